@@ -1,0 +1,14 @@
+export { isSessionId } from "./cookie.js";
+export { PersistError, type PersistErrorCode } from "./errors.js";
+export { persistSession } from "./middleware.js";
+export { persist, persistInfo } from "./persist.js";
+export { FileStore, type FileStoreOptions } from "./stores/file.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export type {
+  PersistCookieOptions,
+  Persisted,
+  PersistInfo,
+  PersistOptions,
+  PersistSessionOptions,
+  Store,
+} from "./types.js";

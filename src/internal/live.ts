@@ -1,0 +1,342 @@
+import { v4 as uuidv4 } from "uuid";
+import { misuse, PersistError } from "../errors.js";
+import { decodeEnvelope, decodeState, encodeEnvelope, encodeState } from "../serialize.js";
+import { Tracker } from "../tracking.js";
+import type { Persisted } from "../types.js";
+import type { Class, ClassInfo } from "./registry.js";
+import { type Config, type Scope, scopes } from "./scope.js";
+
+/** Proxy of a root instance → its Live. */
+const livesByProxy = new WeakMap<object, Live>();
+
+/**
+ * One browser's state for one key, shared by every request of that browser that this process
+ * serves at the same time, so that synchronous mutations of concurrent requests all land on one
+ * object. It stays in `config.lives` while a request uses it or a write is pending, no longer.
+ */
+export class Live {
+  readonly info: ClassInfo;
+  readonly config: Config;
+  id: string;
+  /** Requests using this instance now. */
+  refs = 0;
+  /** Changed since the last serialization. */
+  dirty = false;
+  /** Cleared or failed: writes are no longer saved. */
+  detached = false;
+  /** Why a write failed; requests that changed the state after it fail too. */
+  failure: Error | undefined;
+  /** The write in flight: concurrent flushes wait for it and then write once for all (group commit). */
+  writing: Promise<void> | undefined;
+  /** Resolves to whether stored state was found. */
+  ready: Promise<boolean> = Promise.resolve(false);
+  restored = false;
+  created = Date.now();
+  /** The state JSON known to be in the store; `undefined` when nothing is stored. */
+  saved: string | undefined;
+  /** Stored fields waiting for the first `new` of a request, which supplies constructor arguments. */
+  pending: { fields: Record<string, unknown>; migrated: boolean } | undefined;
+  raw: object | undefined;
+  proxy: object | undefined;
+  #scheduled = false;
+  readonly tracker = new Tracker(() => this.#changed());
+
+  constructor(config: Config, info: ClassInfo, id: string) {
+    this.config = config;
+    this.info = info;
+    this.id = id;
+  }
+
+  get cacheKey(): string {
+    return `${this.info.key}:${this.id}`;
+  }
+
+  #changed(): void {
+    this.dirty = true;
+    // Inside a request the middleware flushes before responding; outside one (a timer, a
+    // promise that settles late) nobody will, so write on the next turn of the event loop.
+    if (this.refs === 0) this.scheduleFlush();
+  }
+
+  scheduleFlush(): void {
+    if (this.detached || this.#scheduled) return;
+    this.#scheduled = true;
+    if (!this.config.lives.has(this.cacheKey)) this.config.lives.set(this.cacheKey, this);
+    setImmediate(() => {
+      this.#scheduled = false;
+      flush(this)
+        .catch((error: unknown) =>
+          this.config.logger.error(`[hono-persist] background write failed: ${String(error)}`),
+        )
+        .finally(() => {
+          if (this.refs === 0 && !this.dirty) evict(this);
+        });
+    });
+  }
+}
+
+/** The Live behind a persisted instance, or `undefined` for any other value. */
+export function liveOf(instance: unknown): Live | undefined {
+  return typeof instance === "object" && instance !== null ? livesByProxy.get(instance) : undefined;
+}
+
+/**
+ * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
+ * usable is stored (absent, expired, unreadable: the browser then starts fresh).
+ */
+export async function acquire(
+  config: Config,
+  info: ClassInfo,
+  id: string,
+): Promise<Live | undefined> {
+  const cacheKey = `${info.key}:${id}`;
+  let live = config.lives.get(cacheKey);
+  if (!live) {
+    live = new Live(config, info, id);
+    live.ready = load(live);
+    config.lives.set(cacheKey, live);
+  }
+  live.refs++;
+  let found = false;
+  try {
+    found = await live.ready;
+  } finally {
+    if (!found || live.detached) release(live);
+  }
+  return found && !live.detached ? live : undefined;
+}
+
+async function load(live: Live): Promise<boolean> {
+  const { config, info, id } = live;
+  let data: string | undefined;
+  try {
+    data = await config.store.get(id, config.idleTimeout);
+    if (data === undefined) return false;
+    const size = Buffer.byteLength(data);
+    if (size > config.maxBytes) {
+      throw new PersistError(
+        "INVALID_STATE",
+        `stored state is ${size} bytes, over \`maxBytes\` (${config.maxBytes})`,
+      );
+    }
+    const envelope = decodeEnvelope(info.key, data);
+    if (envelope.created + config.maxAge * 1000 <= Date.now()) {
+      await config.store.delete(id);
+      return false;
+    }
+    let fields = decodeState(info.json, envelope.state);
+    let migrated = false;
+    if (envelope.version !== info.version) {
+      const upgraded = migrateFields(live, fields, envelope.version);
+      if (!upgraded) {
+        await config.store.delete(id);
+        return false;
+      }
+      fields = upgraded;
+      migrated = true;
+    }
+    live.created = envelope.created;
+    live.saved = envelope.state;
+    live.pending = { fields, migrated };
+    live.restored = true;
+    return true;
+  } catch (error) {
+    if (!(error instanceof PersistError && error.code === "INVALID_STATE")) {
+      throw storeFailure(live, "read", error);
+    }
+    config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
+    await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
+    return false;
+  }
+}
+
+function migrateFields(
+  live: Live,
+  fields: Record<string, unknown>,
+  from: number,
+): Record<string, unknown> | undefined {
+  const { key, version, migrate } = live.info;
+  const drop = (why: string) => {
+    live.config.logger.warn(`[hono-persist] dropped state "${key}" ${live.id}: ${why}`);
+    return undefined;
+  };
+  if (from > version || !migrate) {
+    return drop(
+      `stored by version ${from}, the class is at version ${version} and has no \`migrate\``,
+    );
+  }
+  try {
+    const upgraded = migrate(fields, from);
+    if (typeof upgraded !== "object" || upgraded === null)
+      return drop("`migrate` returned no object");
+    return upgraded;
+  } catch (error) {
+    return drop(`\`migrate\` from version ${from} threw: ${String(error)}`);
+  }
+}
+
+/** The instance of `info` for the current request: its live one, or a fresh one. */
+export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class): object {
+  const scope = scopes.getStore();
+  if (!scope) {
+    throw misuse(
+      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware`,
+    );
+  }
+  const current = scope.lives.get(info.key);
+  if (current?.proxy) return current.proxy;
+  if (current) return materialize(current, args, newTarget);
+
+  const live = new Live(scope.config, info, uuidv4());
+  live.ready = Promise.resolve(true);
+  live.refs = 1;
+  scope.config.lives.set(live.cacheKey, live);
+  scope.held.add(live);
+  scope.lives.set(info.key, live);
+  scope.issue.add(live);
+  return materialize(live, args, newTarget);
+}
+
+function materialize(live: Live, args: unknown[], newTarget: Class): object {
+  const raw = Reflect.construct(live.info.target, args, newTarget) as Record<string, unknown>;
+  if (live.pending) {
+    // Into a constructed instance, so fields the class gained since get their defaults.
+    for (const [name, value] of Object.entries(live.pending.fields)) {
+      if (name !== "__proto__" && !live.info.exclude.has(name)) Reflect.set(raw, name, value);
+    }
+    if (live.pending.migrated) live.dirty = true;
+    live.pending = undefined;
+  }
+  const extras: Persisted & Record<PropertyKey, unknown> = {
+    clearCookieState: () => clear(live),
+    regenerate: () => regenerate(live),
+  };
+  live.raw = raw;
+  live.proxy = live.tracker.root(raw, extras);
+  livesByProxy.set(live.proxy, live);
+  return live.proxy;
+}
+
+/** Writes what changed, and returns once it is in the store (or throws why not). */
+export async function flush(live: Live): Promise<void> {
+  const { config, info } = live;
+  while (live.dirty || live.writing) {
+    if (live.failure) throw live.failure;
+    if (live.detached) return;
+    if (live.writing) {
+      await live.writing;
+      continue;
+    }
+    live.dirty = false;
+    if (!live.raw) continue;
+    try {
+      const state = encodeState(info.json, live.raw, info.exclude);
+      if (state === live.saved) continue;
+      const now = Date.now();
+      const data = encodeEnvelope(info.key, {
+        version: info.version,
+        created: live.created,
+        saved: now,
+        state,
+      });
+      const size = Buffer.byteLength(data);
+      if (size > config.maxBytes) {
+        throw new PersistError(
+          "STATE_TOO_LARGE",
+          `state "${info.key}" is ${size} bytes, over \`maxBytes\` (${config.maxBytes}); it was not saved`,
+        );
+      }
+      const ttl = Math.max(
+        1,
+        Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
+      );
+      live.writing = config.store.set(live.id, data, ttl).then(
+        () => {
+          live.saved = state;
+        },
+        (error: unknown) => {
+          throw storeFailure(live, "save", error);
+        },
+      );
+      await live.writing;
+    } catch (error) {
+      // The next request reloads the last good state instead of building on what was not saved.
+      live.failure = error instanceof Error ? error : new Error(String(error));
+      live.detached = true;
+      evict(live);
+      throw live.failure;
+    } finally {
+      live.writing = undefined;
+    }
+  }
+}
+
+/** One request is done with `live`. */
+export function release(live: Live): void {
+  live.refs--;
+  if (live.refs > 0) return;
+  // Changed after its request flushed (a promise settling late): write in the background.
+  if (live.dirty && !live.detached) live.scheduleFlush();
+  else evict(live);
+}
+
+/** Drops `live` from the cache: when idle and clean, or at once once it is detached. */
+function evict(live: Live): void {
+  if ((live.detached || live.refs === 0) && live.config.lives.get(live.cacheKey) === live) {
+    live.config.lives.delete(live.cacheKey);
+  }
+}
+
+async function settled(live: Live): Promise<void> {
+  while (live.writing) await live.writing.catch(() => undefined);
+}
+
+async function clear(live: Live): Promise<void> {
+  const scope = scopes.getStore();
+  live.detached = true;
+  evict(live);
+  if (scope) {
+    if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
+    scope.issue.delete(live);
+    scope.expire.add(live.info.key);
+  }
+  await settled(live);
+  if (live.saved === undefined) return;
+  live.saved = undefined;
+  try {
+    await live.config.store.delete(live.id);
+  } catch (error) {
+    throw storeFailure(live, "delete", error);
+  }
+}
+
+async function regenerate(live: Live): Promise<void> {
+  const scope: Scope | undefined = scopes.getStore();
+  if (!scope) throw misuse("`regenerate()` issues a cookie, so it must run inside a request");
+  if (live.detached) return;
+  await settled(live);
+  const oldId = live.id;
+  const stored = live.saved !== undefined;
+  live.config.lives.delete(live.cacheKey);
+  live.id = uuidv4();
+  live.config.lives.set(live.cacheKey, live);
+  scope.issue.add(live);
+  if (!stored) return;
+  live.saved = undefined;
+  live.dirty = true;
+  await flush(live);
+  try {
+    await live.config.store.delete(oldId);
+  } catch (error) {
+    throw storeFailure(live, "delete", error);
+  }
+}
+
+function storeFailure(live: Live, action: string, error: unknown): PersistError {
+  if (error instanceof PersistError) return error;
+  return new PersistError(
+    "STORE_FAILED",
+    `could not ${action} state "${live.info.key}" ${live.id}: ${error instanceof Error ? error.message : String(error)}`,
+    { cause: error },
+  );
+}

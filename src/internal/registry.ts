@@ -1,0 +1,25 @@
+import type { SuperJSON } from "superjson";
+import type { PersistOptions } from "../types.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: a class decorator accepts any constructor
+export type Class = abstract new (...args: any[]) => object;
+
+/** A decorated class, as the middleware and the live instances need it. */
+export interface ClassInfo {
+  readonly key: string;
+  /** The class as written. */
+  readonly target: Class;
+  /** What the decorator returned: the class users construct. */
+  readonly decorated: Class;
+  readonly exclude: ReadonlySet<string>;
+  readonly version: number;
+  readonly migrate: PersistOptions["migrate"];
+  /** superjson with this class's `classes` registered; one per class, so registrations never collide. */
+  readonly json: SuperJSON;
+}
+
+/** Every decorated class, by key. */
+export const registry = new Map<string, ClassInfo>();
+
+/** Decorated class → its info. */
+export const decoratedClasses = new WeakMap<object, ClassInfo>();

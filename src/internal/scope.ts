@@ -1,0 +1,37 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Context } from "hono";
+import type { PersistCookieOptions, Store } from "../types.js";
+import type { Live } from "./live.js";
+
+/** `persistSession()`'s options, checked and with defaults applied. */
+export interface Config {
+  readonly secrets: readonly string[];
+  readonly store: Store;
+  readonly idleTimeout: number;
+  readonly maxAge: number;
+  readonly maxBytes: number;
+  readonly cookie: Readonly<PersistCookieOptions> & {
+    readonly path: string;
+    readonly sameSite: "Strict" | "Lax" | "None";
+  };
+  readonly logger: Pick<Console, "warn" | "error">;
+  /** The live instances of this store in this process, by `Live.cacheKey`. */
+  readonly lives: Map<string, Live>;
+}
+
+/** What one request handled by `persistSession()` knows. */
+export interface Scope {
+  readonly c: Context;
+  readonly config: Config;
+  /** Every instance this request holds a reference on, released when it ends. */
+  readonly held: Set<Live>;
+  /** The instance of each key this request uses. */
+  readonly lives: Map<string, Live>;
+  /** Instances whose cookie must be (re)issued once they are stored. */
+  readonly issue: Set<Live>;
+  /** Keys whose cookie must be removed (tampered, unknown or cleared). */
+  readonly expire: Set<string>;
+}
+
+/** The request being handled, across `await`s and into helpers that never see `c`. */
+export const scopes = new AsyncLocalStorage<Scope>();

@@ -1,0 +1,170 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { CookieOptions } from "hono/utils/cookie";
+import { signSessionId, verifySessionCookie } from "./cookie.js";
+import { misuse } from "./errors.js";
+import { acquire, flush, type Live, release } from "./internal/live.js";
+import { registry } from "./internal/registry.js";
+import { type Config, type Scope, scopes } from "./internal/scope.js";
+import { FileStore } from "./stores/file.js";
+import type { PersistSessionOptions, Store } from "./types.js";
+
+const MIN_SECRET_LENGTH = 32;
+// Browsers cap a cookie's lifetime at 400 days.
+const MAX_COOKIE_AGE = 400 * 24 * 3600;
+
+/** Live instances by store, so two middlewares over one store still share them. */
+const caches = new WeakMap<Store, Map<string, Live>>();
+
+/**
+ * The middleware that gives `@persist` classes their per-browser instances: it reads each
+ * key's signed cookie, loads the state before the handler runs, and saves every change (and
+ * sets the cookies) before the response leaves.
+ */
+export function persistSession(options: PersistSessionOptions): MiddlewareHandler {
+  const config = resolve(options);
+  return async function persistSession(c, next) {
+    const scope: Scope = {
+      c,
+      config,
+      held: new Set(),
+      lives: new Map(),
+      issue: new Set(),
+      expire: new Set(),
+    };
+    try {
+      await preload(scope);
+      await scopes.run(scope, next);
+      await settleAll([...scope.held].map(flush));
+    } finally {
+      for (const live of scope.held) release(live);
+    }
+    writeCookies(scope);
+  };
+}
+
+function resolve(options: PersistSessionOptions): Config {
+  if (typeof options !== "object" || options === null) {
+    throw misuse("persistSession() needs options with a `secret`");
+  }
+  const secrets = typeof options.secret === "string" ? [options.secret] : options.secret;
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw misuse(
+      "option `secret` is required: a string of at least 32 characters, or an array of them",
+    );
+  }
+  for (const secret of secrets) {
+    if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
+      throw misuse(`option \`secret\` must be at least ${MIN_SECRET_LENGTH} characters`);
+    }
+  }
+  const {
+    idleTimeout = 30 * 24 * 3600,
+    maxAge = 365 * 24 * 3600,
+    maxBytes = 1024 * 1024,
+  } = options;
+  positive("idleTimeout", idleTimeout);
+  positive("maxAge", maxAge);
+  positive("maxBytes", maxBytes);
+  if (maxAge > MAX_COOKIE_AGE)
+    throw misuse(`option \`maxAge\` must be at most ${MAX_COOKIE_AGE} seconds (400 days)`);
+
+  const { path = "/", sameSite = "Lax", hostPrefix = false, secure, domain } = options.cookie ?? {};
+  if (!["Strict", "Lax", "None"].includes(sameSite)) {
+    throw misuse('option `cookie.sameSite` must be "Strict", "Lax" or "None"');
+  }
+  if (hostPrefix && (secure === false || path !== "/" || domain !== undefined)) {
+    throw misuse(
+      'option `cookie.hostPrefix` needs a Secure cookie with `path` "/" and no `domain`',
+    );
+  }
+  if (sameSite === "None" && secure === false) {
+    throw misuse('option `cookie.sameSite` "None" needs a Secure cookie');
+  }
+  const store = options.store ?? new FileStore();
+  const lives = caches.get(store) ?? new Map<string, Live>();
+  caches.set(store, lives);
+  return {
+    secrets,
+    store,
+    idleTimeout,
+    maxAge,
+    maxBytes,
+    cookie: {
+      path,
+      sameSite,
+      hostPrefix,
+      ...(secure !== undefined && { secure }),
+      ...(domain !== undefined && { domain }),
+    },
+    logger: options.logger ?? console,
+    lives,
+  };
+}
+
+function positive(name: string, value: unknown): void {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw misuse(`option \`${name}\` must be a positive number`);
+  }
+}
+
+/** Loads the state of every key whose cookie verifies; tampered or unknown ids start fresh. */
+async function preload(scope: Scope): Promise<void> {
+  const { c, config } = scope;
+  const cookies = getCookie(c);
+  const prefix = config.cookie.hostPrefix ? "__Host-" : "";
+  await settleAll(
+    [...registry.values()].map(async (info) => {
+      const value = cookies[prefix + info.key];
+      if (value === undefined) return;
+      const verified = verifySessionCookie(value, config.secrets);
+      // Strict mode: a validly signed id with nothing stored is not adopted either.
+      const live = verified && (await acquire(config, info, verified.id));
+      if (!live) {
+        scope.expire.add(info.key);
+        return;
+      }
+      scope.held.add(live);
+      scope.lives.set(info.key, live);
+      if (verified.rotated) scope.issue.add(live);
+    }),
+  );
+}
+
+/** Waits for every promise, then throws the first failure: no work is left running behind an error. */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  for (const result of await Promise.allSettled(promises)) {
+    if (result.status === "rejected") throw result.reason;
+  }
+}
+
+function writeCookies(scope: Scope): void {
+  const { c, config } = scope;
+  const issued = new Set<string>();
+  for (const live of scope.issue) {
+    if (live.detached || live.saved === undefined) continue;
+    const lifetime = Math.floor((live.created + config.maxAge * 1000 - Date.now()) / 1000);
+    setCookie(c, live.info.key, signSessionId(live.id, config.secrets[0] as string), {
+      ...attributes(c, config),
+      maxAge: Math.max(0, lifetime),
+    });
+    issued.add(live.info.key);
+  }
+  for (const key of scope.expire) {
+    if (!issued.has(key)) deleteCookie(c, key, attributes(c, config));
+  }
+}
+
+function attributes(c: Context, config: Config): CookieOptions {
+  const { path, sameSite, domain, hostPrefix } = config.cookie;
+  const secure =
+    config.cookie.secure ?? (hostPrefix || sameSite === "None" || c.req.url.startsWith("https:"));
+  return {
+    path,
+    sameSite,
+    httpOnly: true,
+    secure,
+    ...(domain !== undefined && { domain }),
+    ...(hostPrefix && { prefix: "host" as const }),
+  };
+}

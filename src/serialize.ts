@@ -1,0 +1,94 @@
+import type { SuperJSON } from "superjson";
+import { PersistError } from "./errors.js";
+
+/**
+ * The only module that knows the stored format: a JSON envelope that names the key and the
+ * shape's version around superjson's `{ json, meta }`, so `Date`, `Map`, `Set`, `BigInt`,
+ * `undefined` and registered classes come back as themselves.
+ */
+const FORMAT = 1;
+
+export interface Envelope {
+  version: number;
+  /** When this browser's state was first stored (ms since the epoch): the absolute lifetime counts from here. */
+  created: number;
+  /** When it was last written (ms since the epoch). */
+  saved: number;
+  /** The superjson payload, as JSON text. */
+  state: string;
+}
+
+/** The persisted fields of an instance: own enumerable string keys, minus `exclude` and functions. */
+export function encodeState(
+  json: SuperJSON,
+  instance: object,
+  exclude: ReadonlySet<string>,
+): string {
+  const fields: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(instance)) {
+    if (typeof value !== "function" && !exclude.has(name)) fields[name] = value;
+  }
+  try {
+    return JSON.stringify(json.serialize(fields));
+  } catch (cause) {
+    throw new PersistError("UNSERIALIZABLE", `state cannot be serialized: ${String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+export function encodeEnvelope(key: string, envelope: Envelope): string {
+  const head = JSON.stringify({
+    "hono-persist": FORMAT,
+    key,
+    version: envelope.version,
+    created: envelope.created,
+    saved: envelope.saved,
+  });
+  return `${head.slice(0, -1)},"state":${envelope.state}}`;
+}
+
+/** Reads an envelope; throws `INVALID_STATE` with the reason when it is not one of `key`'s. */
+export function decodeEnvelope(key: string, data: string): Envelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    throw invalid("is not valid JSON (torn or foreign file)");
+  }
+  if (!isRecord(parsed) || parsed["hono-persist"] !== FORMAT) {
+    throw invalid("is not a hono-persist state");
+  }
+  if (parsed.key !== key)
+    throw invalid(`belongs to key ${JSON.stringify(parsed.key)}, not "${key}"`);
+  const { version, created, saved, state } = parsed;
+  if (
+    !Number.isSafeInteger(version) ||
+    typeof created !== "number" ||
+    typeof saved !== "number" ||
+    !isRecord(state)
+  ) {
+    throw invalid("has a malformed envelope");
+  }
+  return { version: version as number, created, saved, state: JSON.stringify(state) };
+}
+
+/** The stored fields of an envelope, deserialized. */
+export function decodeState(json: SuperJSON, state: string): Record<string, unknown> {
+  let fields: unknown;
+  try {
+    fields = json.deserialize(JSON.parse(state));
+  } catch (cause) {
+    throw invalid(`cannot be deserialized: ${String(cause)}`);
+  }
+  if (!isRecord(fields)) throw invalid("does not hold an object");
+  return fields;
+}
+
+function invalid(reason: string): PersistError {
+  return new PersistError("INVALID_STATE", `stored state ${reason}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

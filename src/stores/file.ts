@@ -1,0 +1,217 @@
+import { randomBytes } from "node:crypto";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  futimesSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { opendir } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import { isSessionId } from "../cookie.js";
+import { misuse, PersistError } from "../errors.js";
+import type { Store } from "../types.js";
+
+/** Options of `FileStore`. */
+export interface FileStoreOptions {
+  /**
+   * The directory that holds one file per session, created with mode 0700 if missing.
+   * @default ".hono-persist" in the working directory
+   */
+  dir?: string;
+  /**
+   * Seconds between background sweeps of expired files; `0` turns them off (call `sweep()`).
+   * @default 600
+   */
+  sweepInterval?: number;
+  /**
+   * `fsync` each file before it replaces the old one, so a power loss (not only a crash of the
+   * process) keeps the old state or the new. Costs a disk flush per write.
+   * @default false
+   */
+  fsync?: boolean;
+}
+
+// Temporary files younger than this may belong to a write in progress in another process.
+const TEMP_GRACE_MS = 60_000;
+// Quarantined files are kept this long for inspection, then swept.
+const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
+const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = constants;
+
+/**
+ * One file per session, named by its UUIDv4, mode 0600 in a directory of mode 0700.
+ *
+ * A file's modification time is its expiry deadline, so refreshing a session touches the
+ * file without rewriting it, and `sweep()` decides from `lstat` alone, never parsing a file.
+ * Writes go to a temporary file in the same directory and are renamed over the old one: a
+ * process killed at any instant leaves the old state or the new, never a torn file.
+ *
+ * I/O is synchronous: measured on a 2-core machine, a write + rename of a small state takes
+ * 30–400 µs, while each asynchronous `fs` call costs 0.4–0.7 ms of thread-pool hand-off.
+ */
+export class FileStore implements Store {
+  /** The absolute path of the directory. */
+  readonly dir: string;
+  readonly #fsync: boolean;
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: FileStoreOptions = {}) {
+    const { dir = ".hono-persist", sweepInterval = 600, fsync = false } = options;
+    if (typeof dir !== "string" || dir === "")
+      throw misuse("option `dir` must be a directory path");
+    if (typeof sweepInterval !== "number" || !(sweepInterval >= 0)) {
+      throw misuse("option `sweepInterval` must be a number of seconds, or 0");
+    }
+    this.dir = resolve(dir);
+    this.#fsync = fsync;
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      if (!statSync(this.dir).isDirectory()) throw new Error("not a directory");
+      accessSync(this.dir, constants.R_OK | constants.W_OK | constants.X_OK);
+    } catch (cause) {
+      throw new PersistError(
+        "STORE_DIR",
+        `cannot use ${this.dir} as the state directory: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
+    }
+    if (sweepInterval > 0) {
+      // The first sweep also removes temporary files that a crashed process left behind.
+      const sweep = () => void this.sweep().catch(() => undefined);
+      setImmediate(sweep).unref();
+      this.#timer = setInterval(sweep, sweepInterval * 1000).unref();
+    }
+  }
+
+  async get(id: string, ttl: number): Promise<string | undefined> {
+    const file = this.#path(id);
+    let fd: number;
+    try {
+      // O_NOFOLLOW: a symlink planted in place of a state file is refused, not followed.
+      fd = openSync(file, O_RDONLY | O_NOFOLLOW);
+    } catch (error) {
+      if (code(error) === "ENOENT") return undefined;
+      if (code(error) === "ELOOP")
+        throw new PersistError("INVALID_STATE", `${file} is a symbolic link`);
+      throw failed("read", file, error);
+    }
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new PersistError("INVALID_STATE", `${file} is not a regular file`);
+      const now = Date.now();
+      if (stat.mtimeMs <= now) {
+        unlinkSync(file);
+        return undefined;
+      }
+      const data = readFileSync(fd, "utf8");
+      // Slide the deadline, but only when it moves by over 1% of the ttl, to spare a syscall.
+      const deadline = now + ttl * 1000;
+      if (deadline - stat.mtimeMs > ttl * 10) futimesSync(fd, now / 1000, deadline / 1000);
+      return data;
+    } catch (error) {
+      if (error instanceof PersistError) throw error;
+      throw failed("read", file, error);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async set(id: string, data: string, ttl: number): Promise<void> {
+    const file = this.#path(id);
+    const temp = join(this.dir, `.${id}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      const fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      try {
+        writeSync(fd, data);
+        if (this.#fsync) fsyncSync(fd);
+        const now = Date.now();
+        futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, file);
+    } catch (error) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // Never created, or already renamed.
+      }
+      throw failed("write", file, error);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    const file = this.#path(id);
+    try {
+      unlinkSync(file);
+    } catch (error) {
+      if (code(error) !== "ENOENT") throw failed("delete", file, error);
+    }
+  }
+
+  /** Renames the entry to `<id>.<time>.corrupt`, kept for a week, then swept. */
+  async quarantine(id: string): Promise<void> {
+    const file = this.#path(id);
+    const aside = `${file}.${Date.now()}.corrupt`;
+    try {
+      renameSync(file, aside);
+      const now = Date.now();
+      lutimesSync(aside, now / 1000, (now + QUARANTINE_MS) / 1000);
+    } catch (error) {
+      if (code(error) !== "ENOENT") throw failed("quarantine", file, error);
+    }
+  }
+
+  /** Removes expired state, expired quarantined files and stale temporary files; returns how many. */
+  async sweep(): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for await (const entry of await opendir(this.dir)) {
+      const { name } = entry;
+      const temp = name.startsWith(".") && name.endsWith(".tmp");
+      if (!temp && !name.endsWith(".corrupt") && !isSessionId(name)) continue;
+      const file = join(this.dir, name);
+      try {
+        const stat = lstatSync(file);
+        if (temp ? stat.ctimeMs > now - TEMP_GRACE_MS : stat.mtimeMs > now) continue;
+        unlinkSync(file);
+        removed++;
+      } catch (error) {
+        if (code(error) !== "ENOENT") throw failed("sweep", file, error);
+      }
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+  }
+
+  #path(id: string): string {
+    // Ids are validated before they get here; this keeps a store used directly just as safe.
+    if (!isSessionId(id)) throw misuse(`FileStore: ${JSON.stringify(id)} is not a UUIDv4`);
+    const file = join(this.dir, id);
+    if (file !== `${this.dir}${sep}${id}`)
+      throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
+    return file;
+  }
+}
+
+function code(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function failed(action: string, file: string, cause: unknown): PersistError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new PersistError("STORE_FAILED", `could not ${action} ${file}: ${reason}`, { cause });
+}

@@ -1,0 +1,67 @@
+import type { Store } from "../types.js";
+
+/** Options of `MemoryStore`. */
+export interface MemoryStoreOptions {
+  /**
+   * Seconds between background sweeps of expired entries; `0` turns them off.
+   * @default 600
+   */
+  sweepInterval?: number;
+}
+
+/**
+ * State in this process's memory: for tests and demos. It does not survive a restart and is
+ * not shared between processes.
+ */
+export class MemoryStore implements Store {
+  readonly #entries = new Map<string, { data: string; deadline: number }>();
+  readonly #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const { sweepInterval = 600 } = options;
+    if (sweepInterval > 0) {
+      this.#timer = setInterval(() => void this.sweep(), sweepInterval * 1000).unref();
+    }
+  }
+
+  /** How many entries are held, expired ones included until swept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async get(id: string, ttl: number): Promise<string | undefined> {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    const now = Date.now();
+    if (entry.deadline <= now) {
+      this.#entries.delete(id);
+      return undefined;
+    }
+    entry.deadline = now + ttl * 1000;
+    return entry.data;
+  }
+
+  async set(id: string, data: string, ttl: number): Promise<void> {
+    this.#entries.set(id, { data, deadline: Date.now() + ttl * 1000 });
+  }
+
+  async delete(id: string): Promise<void> {
+    this.#entries.delete(id);
+  }
+
+  async sweep(): Promise<number> {
+    const now = Date.now();
+    let removed = 0;
+    for (const [id, entry] of this.#entries) {
+      if (entry.deadline <= now) {
+        this.#entries.delete(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+  }
+}

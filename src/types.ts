@@ -1,0 +1,133 @@
+/**
+ * Where serialized state lives. A store moves strings and expiry; validation, serialization and
+ * cookies are the middleware's, so a new backend is a few dozen lines.
+ *
+ * Every `id` a store receives is a canonical UUIDv4 the middleware has already validated.
+ */
+export interface Store {
+  /**
+   * The data stored under `id`, or `undefined` when there is none or it has expired. Extends the
+   * expiry to `ttl` seconds from now (sliding expiration) without rewriting the data.
+   * Rejects with a `PersistError` of code `INVALID_STATE` for an entry that must not be read
+   * (for example a symlink planted in a store directory); the middleware quarantines it.
+   */
+  get(id: string, ttl: number): Promise<string | undefined>;
+  /** Replaces the data under `id` atomically: a reader sees the old data or the new, never a mix. */
+  set(id: string, data: string, ttl: number): Promise<void>;
+  /** Removes `id`; removing what is not there is not an error. */
+  delete(id: string): Promise<void>;
+  /** Moves an unreadable entry out of the way, keeping it for inspection. Falls back to `delete`. */
+  quarantine?(id: string, reason: string): Promise<void>;
+  /** Removes expired entries and returns how many; stores whose backend expires entries by itself leave it out. */
+  sweep?(): Promise<number>;
+  /** Stops background work (sweep timers, connections). */
+  close?(): Promise<void>;
+}
+
+/** Cookie attributes. `HttpOnly` is always set: no script ever needs the id. */
+export interface PersistCookieOptions {
+  /**
+   * Send the cookie over HTTPS only.
+   * @default true when the request URL is `https:`, else false
+   */
+  secure?: boolean;
+  /** @default "Lax" */
+  sameSite?: "Strict" | "Lax" | "None";
+  /** @default "/" */
+  path?: string;
+  /** Share the cookie with subdomains; leave unset to keep it on this host. */
+  domain?: string;
+  /**
+   * Name the cookie `__Host-<key>`, which browsers accept only from HTTPS, with `Path=/` and no
+   * `Domain`, so a sibling subdomain cannot plant or overwrite it.
+   * @default false
+   */
+  hostPrefix?: boolean;
+}
+
+/** Options of `persistSession()`. */
+export interface PersistSessionOptions {
+  /**
+   * Secret for the cookie's HMAC-SHA256 signature, at least 32 characters. An array rotates:
+   * the first signs, every one verifies, and cookies signed with an older one are re-signed.
+   */
+  secret: string | readonly string[];
+  /**
+   * Where state is stored.
+   * @default new FileStore() (directory `.hono-persist` in the working directory)
+   */
+  store?: Store;
+  /**
+   * Seconds of inactivity after which a browser's state expires. Each request that carries the
+   * cookie restarts the clock.
+   * @default 2_592_000 (30 days)
+   */
+  idleTimeout?: number;
+  /**
+   * Seconds a state may live from its creation, however active; also the cookie's `Max-Age`.
+   * At most 400 days, the longest browsers keep a cookie.
+   * @default 31_536_000 (365 days)
+   */
+  maxAge?: number;
+  /**
+   * Largest serialized state, in bytes. A larger state is not saved (the request fails with
+   * `STATE_TOO_LARGE` and the previous state stays); a larger stored entry is quarantined.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxBytes?: number;
+  /** Cookie attributes. */
+  cookie?: PersistCookieOptions;
+  /**
+   * Receives warnings (quarantined state) and errors of writes made outside a request.
+   * @default console
+   */
+  logger?: Pick<Console, "warn" | "error">;
+}
+
+/** Options of `@persist(key, options)`. */
+export interface PersistOptions {
+  /** Fields not stored: they get their constructor default when state is restored. */
+  exclude?: readonly string[];
+  /**
+   * Classes of nested values to restore as instances (registered with superjson). Their
+   * constructors are not run on restore.
+   */
+  classes?: readonly (abstract new (
+    ...args: never[]
+  ) => unknown)[];
+  /**
+   * The shape's version. Raise it when stored state would no longer fit the class.
+   * @default 1
+   */
+  version?: number;
+  /**
+   * Upgrades state stored by an older `version`. Without it, or when it throws, older state is
+   * dropped and the browser starts fresh.
+   */
+  migrate?: (state: Record<string, unknown>, fromVersion: number) => Record<string, unknown>;
+}
+
+/** What `@persist` adds to each instance. Merge it into the class's type: `interface AppState extends Persisted {}`. */
+export interface Persisted {
+  /** Deletes this browser's state and expires its cookie; the next `new` starts fresh with a new id. */
+  clearCookieState(): Promise<void>;
+  /**
+   * Gives this state a new id and cookie and deletes the old entry, so an id known before
+   * (session fixation) loads nothing. Call it when a user signs in.
+   */
+  regenerate(): Promise<void>;
+}
+
+/** What `persistInfo()` tells about an instance, for debug panels and logs. */
+export interface PersistInfo {
+  /** The key given to `@persist`. */
+  key: string;
+  /** The session id: a UUIDv4, also the store entry's name. */
+  id: string;
+  /** The cookie's name. */
+  cookieName: string;
+  /** Whether this state was restored from the store (false: created fresh in this process). */
+  restored: boolean;
+  /** Whether the state is in the store (a fresh state is stored at its first change). */
+  stored: boolean;
+}
