@@ -3,18 +3,15 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CookieOptions } from "hono/utils/cookie";
 import { signSessionId, verifySessionCookie } from "./cookie.js";
 import { misuse } from "./errors.js";
-import { acquire, flush, type Live, release } from "./internal/live.js";
+import { acquire, flush, release } from "./internal/live.js";
 import { registry } from "./internal/registry.js";
-import { type Config, type Scope, scopes } from "./internal/scope.js";
+import { type Config, livesOf, type Scope, scopes } from "./internal/scope.js";
 import { FileStore } from "./stores/file.js";
-import type { PersistSessionOptions, Store } from "./types.js";
+import type { PersistSessionOptions } from "./types.js";
 
 const MIN_SECRET_LENGTH = 32;
 // Browsers cap a cookie's lifetime at 400 days.
 const MAX_COOKIE_AGE = 400 * 24 * 3600;
-
-/** Live instances by store, so two middlewares over one store still share them. */
-const caches = new WeakMap<Store, Map<string, Live>>();
 
 /**
  * The middleware that gives `@persist` classes their per-browser instances: it reads each
@@ -82,8 +79,6 @@ function resolve(options: PersistSessionOptions): Config {
     throw misuse('option `cookie.sameSite` "None" needs a Secure cookie');
   }
   const store = options.store ?? new FileStore();
-  const lives = caches.get(store) ?? new Map<string, Live>();
-  caches.set(store, lives);
   return {
     secrets,
     store,
@@ -98,7 +93,7 @@ function resolve(options: PersistSessionOptions): Config {
       ...(domain !== undefined && { domain }),
     },
     logger: options.logger ?? console,
-    lives,
+    lives: livesOf(store),
   };
 }
 
@@ -143,7 +138,7 @@ function writeCookies(scope: Scope): void {
   const issued = new Set<string>();
   for (const live of scope.issue) {
     if (live.detached || live.saved === undefined) continue;
-    const lifetime = Math.floor((live.created + config.maxAge * 1000 - Date.now()) / 1000);
+    const lifetime = Math.ceil((live.created + config.maxAge * 1000 - Date.now()) / 1000);
     setCookie(c, live.info.key, signSessionId(live.id, config.secrets[0] as string), {
       ...attributes(c, config),
       maxAge: Math.max(0, lifetime),

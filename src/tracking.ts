@@ -140,9 +140,8 @@ export class Tracker {
         // (push, splice, sort …) go through the traps below and are tracked as they write.
         const value: unknown = Reflect.get(t, key, kind === "native" ? receiver : t);
         if (typeof value === "function") {
-          return kind === "native" || Object.hasOwn(t, key)
-            ? value
-            : method(key, value as AnyFunction);
+          const plain = kind === "native" || key === "constructor" || Object.hasOwn(t, key);
+          return plain ? value : method(key, value as AnyFunction);
         }
         return typeof value === "object" && value !== null ? child(key, value) : value;
       },

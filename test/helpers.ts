@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
@@ -51,4 +51,14 @@ export class Browser {
     const value = this.cookies.get(name);
     return value === undefined ? undefined : decodeURIComponent(value);
   }
+}
+
+/**
+ * Replaces a state file's content in place, keeping its modification time: FileStore reads the
+ * mtime as the expiry deadline, so a plain write would make the file look expired.
+ */
+export function overwrite(file: string, content: string): void {
+  const { atime, mtime } = statSync(file);
+  writeFileSync(file, content);
+  utimesSync(file, atime, mtime);
 }

@@ -33,5 +33,15 @@ export interface Scope {
   readonly expire: Set<string>;
 }
 
+/** Live instances by store, so two middlewares over one store still share them. */
+const caches = new WeakMap<Store, Map<string, Live>>();
+
+/** The live instances of `store` in this process. */
+export function livesOf(store: Store): Map<string, Live> {
+  const lives = caches.get(store) ?? new Map<string, Live>();
+  caches.set(store, lives);
+  return lives;
+}
+
 /** The request being handled, across `await`s and into helpers that never see `c`. */
 export const scopes = new AsyncLocalStorage<Scope>();

@@ -1,0 +1,621 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sign } from "cookie-signature";
+import { Hono } from "hono";
+import { v1, v4, v7 } from "uuid";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import {
+  FileStore,
+  MemoryStore,
+  PersistError,
+  type Persisted,
+  type PersistSessionOptions,
+  persist,
+  persistInfo,
+  persistSession,
+} from "../src/index.js";
+import { livesOf } from "../src/internal/scope.js";
+import { Browser, overwrite, SECRET, tempDir } from "./helpers.js";
+
+class Item {
+  constructor(
+    public name = "",
+    public done = false,
+  ) {}
+  toggle() {
+    this.done = !this.done;
+  }
+}
+
+@persist("app-state", { classes: [Item], exclude: ["scratch"] })
+class AppState {
+  count = 0;
+  history: Date[] = [];
+  tags = new Map<string, Set<string>>();
+  items: Item[] = [];
+  big = 0n;
+  nothing: undefined = undefined;
+  pattern = /x/g;
+  scratch = "default";
+  get doubled() {
+    return this.count * 2;
+  }
+  increment() {
+    this.count++;
+    this.history.push(new Date());
+  }
+}
+interface AppState extends Persisted {}
+
+@persist("prefs")
+class Prefs {
+  theme: "light" | "dark" = "light";
+}
+
+class CountingStore extends FileStore {
+  writes = 0;
+  override async set(id: string, data: string, ttl: number): Promise<void> {
+    this.writes++;
+    return super.set(id, data, ttl);
+  }
+}
+
+let dir: string;
+let removeDir: () => void;
+let store: CountingStore;
+let warnings: string[];
+
+beforeEach(() => {
+  ({ dir, remove: removeDir } = tempDir());
+  store = new CountingStore({ dir, sweepInterval: 0 });
+  warnings = [];
+});
+afterEach(() => {
+  vi.useRealTimers();
+  removeDir();
+});
+
+const logger = {
+  warn: (message: string) => warnings.push(message),
+  error: (message: string) => warnings.push(message),
+};
+
+function makeApp(options: Partial<PersistSessionOptions> = {}) {
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
+  app.get("/", (c) => c.text(String(new AppState().count)));
+  app.get("/state", (c) => {
+    const state = new AppState();
+    return c.json({
+      id: persistInfo(state).id,
+      count: state.count,
+      doubled: state.doubled,
+      isAppState: state instanceof AppState,
+      history: state.history.map((date) => date instanceof Date && date.toISOString()),
+      tags: [...state.tags].map(([name, set]) => [
+        name,
+        set instanceof Set ? [...set] : "not a Set",
+      ]),
+      items: state.items.map((item) => item instanceof Item && { ...item }),
+      big: typeof state.big === "bigint" ? state.big.toString() : "not a bigint",
+      nothing: "nothing" in state && state.nothing === undefined,
+      pattern: state.pattern instanceof RegExp && state.pattern.flags,
+      scratch: state.scratch,
+    });
+  });
+  app.post("/increment", (c) => {
+    new AppState().increment();
+    return c.text("ok");
+  });
+  app.post("/nested", (c) => {
+    const state = new AppState();
+    state.tags.set("colors", new Set(["red"]));
+    state.tags.get("colors")?.add("blue");
+    state.items.push(new Item("a"), new Item("b"));
+    state.items[1]?.toggle();
+    state.items.splice(0, 0, new Item("z"));
+    state.items.sort((x, y) => x.name.localeCompare(y.name));
+    state.big += 5n;
+    state.scratch = "changed";
+    return c.text("ok");
+  });
+  app.post("/clear", async (c) => {
+    await new AppState().clearCookieState();
+    return c.text("cleared");
+  });
+  app.post("/regenerate", async (c) => {
+    const state = new AppState();
+    await state.regenerate();
+    return c.text(persistInfo(state).id);
+  });
+  app.post("/theme", (c) => {
+    new Prefs().theme = "dark";
+    return c.text("ok");
+  });
+  app.get("/theme", (c) => c.text(new Prefs().theme));
+  return app;
+}
+
+function stateFiles(): string[] {
+  return readdirSync(dir).filter((name) => /^[0-9a-f-]{36}$/.test(name));
+}
+
+function idOf(browser: Browser, name = "app-state"): string {
+  return (browser.cookie(name) ?? "").split(".")[0] ?? "";
+}
+
+describe("instance resolution", () => {
+  test("state survives reloads, one instance per browser", async () => {
+    const app = makeApp();
+    const alice = new Browser(app);
+    const bob = new Browser(app);
+    expect(await alice.text("/")).toBe("0");
+    for (let i = 0; i < 3; i++) await alice.request("/increment", { method: "POST" });
+    await bob.request("/increment", { method: "POST" });
+    expect(await alice.text("/")).toBe("3");
+    expect(await bob.text("/")).toBe("1");
+    expect(idOf(alice)).not.toBe(idOf(bob));
+    expect(stateFiles().sort()).toEqual([idOf(alice), idOf(bob)].sort());
+  });
+
+  test("state survives a restart: a new app and store over the same directory", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    await browser.request("/increment", { method: "POST" });
+    store = new CountingStore({ dir, sweepInterval: 0 });
+    const restarted = makeApp();
+    const again = new Browser(restarted);
+    for (const [name, value] of browser.cookies) again.cookies.set(name, value);
+    expect(await again.text("/")).toBe("2");
+  });
+
+  test("repeated `new` in one request returns the same object, across awaits and helpers", async () => {
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, logger }));
+    const helper = async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return new AppState();
+    };
+    app.get("/", async (c) => {
+      const first = new AppState();
+      const second = await helper();
+      return c.json({ same: first === second, constructor: first.constructor === AppState });
+    });
+    expect(await (await app.request("/")).json()).toEqual({ same: true, constructor: true });
+  });
+
+  test("a fresh state costs nothing until it changes: no file, no cookie", async () => {
+    const response = await makeApp().request("/");
+    expect(await response.text()).toBe("0");
+    expect(response.headers.getSetCookie()).toEqual([]);
+    expect(stateFiles()).toEqual([]);
+  });
+
+  test("200 concurrent increments of one browser end at 200", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const responses = await Promise.all(
+      Array.from({ length: 199 }, () => browser.request("/increment", { method: "POST" })),
+    );
+    expect(responses.every((response) => response.status === 200)).toBe(true);
+    expect(await browser.text("/")).toBe("200");
+    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    expect(stored.state.json.count).toBe(200);
+  });
+
+  test("outside a request, `new` says what is missing", () => {
+    expect(() => new AppState()).toThrow(
+      new TypeError(
+        '[hono-persist] `AppState` is persisted (@persist("app-state")): create it inside a request handled by the `persistSession()` middleware',
+      ),
+    );
+  });
+
+  test("the live-instance cache holds nothing once requests end", async () => {
+    const browsers = Array.from({ length: 50 }, () => new Browser(makeApp()));
+    await Promise.all(browsers.map((browser) => browser.request("/increment", { method: "POST" })));
+    await Promise.all(browsers.map((browser) => browser.request("/")));
+    expect(livesOf(store).size).toBe(0);
+  });
+});
+
+describe("every write persists", () => {
+  test("nested mutations of Maps, Sets, arrays and class instances are saved and restored as themselves", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    await browser.request("/nested", { method: "POST" });
+    const state = (await (await browser.request("/state")).json()) as { history: string[] };
+    expect(state).toMatchObject({
+      count: 1,
+      doubled: 2,
+      isAppState: true,
+      tags: [["colors", ["red", "blue"]]],
+      items: [
+        { name: "a", done: false },
+        { name: "b", done: true },
+        { name: "z", done: false },
+      ],
+      big: "5",
+      nothing: true,
+      pattern: "g",
+      scratch: "default",
+    });
+    expect(state.history).toHaveLength(1);
+    expect(Date.parse(state.history[0] ?? "")).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  test("a Date mutated through a setter is saved", async () => {
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.post("/", (c) => {
+      const state = new AppState();
+      if (state.history.length === 0) state.history.push(new Date(0));
+      else state.history[0]?.setUTCFullYear(2030);
+      return c.text(state.history[0]?.toISOString() ?? "");
+    });
+    const browser = new Browser(app);
+    await browser.request("/", { method: "POST" });
+    expect(await browser.text("/", { method: "POST" })).toBe("2030-01-01T00:00:00.000Z");
+    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    expect(stored.state.json.history[0]).toBe("2030-01-01T00:00:00.000Z");
+  });
+
+  test("10,000 mutations in one request are one write", async () => {
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.post("/", (c) => {
+      const state = new AppState();
+      for (let i = 0; i < 10_000; i++) state.history.push(new Date(i));
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/", { method: "POST" });
+    expect(store.writes).toBe(1);
+  });
+
+  test("a request that only reads writes nothing", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    await browser.request("/state");
+    await browser.request("/");
+    expect(store.writes).toBe(1);
+  });
+
+  test("the write is in the store before the response is returned", async () => {
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.post("/", (c) => {
+      new AppState().count = 41;
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/", { method: "POST" });
+    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    expect(stored.state.json.count).toBe(41);
+  });
+
+  test("a write made outside any request (a timer) is flushed within a few ms", async () => {
+    const app = new Hono();
+    let later: (AppState & Persisted) | undefined;
+    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.post("/", (c) => {
+      later = new AppState();
+      later.count = 1;
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/", { method: "POST" });
+    const file = join(dir, idOf(browser));
+    const writes = store.writes;
+    later?.history.push(new Date(7));
+    await vi.waitFor(() => expect(store.writes).toBe(writes + 1), { timeout: 100, interval: 1 });
+    expect(JSON.parse(readFileSync(file, "utf8")).state.json.history).toEqual([
+      "1970-01-01T00:00:00.007Z",
+    ]);
+  });
+
+  test("excluded fields are not stored and come back with their default", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/nested", { method: "POST" });
+    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    expect(stored.state.json).not.toHaveProperty("scratch");
+    expect(await (await browser.request("/state")).json()).toMatchObject({ scratch: "default" });
+  });
+});
+
+describe("cookies", () => {
+  test("named after the key, `<uuidv4>.<signature>`, HttpOnly, SameSite=Lax, Path=/, Max-Age", async () => {
+    const response = await makeApp({ maxAge: 86_400 }).request("/increment", { method: "POST" });
+    const [line = ""] = response.headers.getSetCookie();
+    const value = decodeURIComponent(line.slice("app-state=".length).split(";")[0] ?? "");
+    const id = value.split(".")[0] ?? "";
+    expect(line.startsWith("app-state=")).toBe(true);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(value).toBe(sign(id, SECRET));
+    expect(line).toContain("; HttpOnly");
+    expect(line).toContain("; SameSite=Lax");
+    expect(line).toContain("; Path=/");
+    expect(line).toMatch(/; Max-Age=8640[0-9]/);
+    expect(line).not.toContain("Secure");
+  });
+
+  test("Secure when the request is HTTPS, and `__Host-` on request", async () => {
+    const https = await makeApp().request("https://example.com/increment", { method: "POST" });
+    expect(https.headers.getSetCookie()[0]).toContain("; Secure");
+    const hosted = await makeApp({ cookie: { hostPrefix: true } }).request(
+      "http://example.com/increment",
+      {
+        method: "POST",
+      },
+    );
+    expect(hosted.headers.getSetCookie()[0]).toMatch(/^__Host-app-state=.*; Path=\/.*; Secure/);
+  });
+
+  test("a cookie signed with an older secret is accepted and re-signed with the new one", async () => {
+    const oldSecret = "an-older-secret-that-is-also-32-characters";
+    const browser = new Browser(makeApp({ secret: oldSecret }));
+    await browser.request("/increment", { method: "POST" });
+    const rotated = makeApp({ secret: [SECRET, oldSecret] });
+    const response = await rotated.request("/", {
+      headers: { Cookie: `app-state=${browser.cookies.get("app-state")}` },
+    });
+    expect(await response.text()).toBe("1");
+    const [line = ""] = response.headers.getSetCookie();
+    const id = idOf(browser);
+    expect(decodeURIComponent(line.split(";")[0] ?? "")).toBe(`app-state=${sign(id, SECRET)}`);
+  });
+
+  const forged = {
+    "a flipped signature character": (cookie: string) =>
+      cookie.replace(/.$/, (c) => (c === "A" ? "B" : "A")),
+    "no signature": (cookie: string) => cookie.split(".")[0] ?? "",
+    "a wrong secret": (cookie: string) => sign(cookie.split(".")[0] ?? "", "x".repeat(40)),
+    "an upper-case id, validly signed": (cookie: string) =>
+      sign((cookie.split(".")[0] ?? "").toUpperCase(), SECRET),
+    "a v1 id, validly signed": () => sign(v1(), SECRET),
+    "a v7 id, validly signed": () => sign(v7(), SECRET),
+    "the nil id, validly signed": () => sign("00000000-0000-0000-0000-000000000000", SECRET),
+    "path traversal, validly signed": () => sign("../../etc/passwd", SECRET),
+    "encoded traversal": () => "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "a NUL byte": (cookie: string) => `${cookie.slice(0, 10)}\0${cookie.slice(11)}`,
+    "an over-long value": (cookie: string) => cookie + "A".repeat(10_000),
+    "a valid v4 id signed but never stored (strict mode)": () => sign(v4(), SECRET),
+  } satisfies Record<string, (cookie: string) => string>;
+
+  test.each(Object.entries(forged))(
+    "%s: fresh state, status 200, the bad cookie replaced",
+    async (_, forge) => {
+      const app = makeApp();
+      const victim = new Browser(app);
+      await victim.request("/increment", { method: "POST" });
+      const before = readdirSync(dir).sort();
+      const cookie = forge(victim.cookie("app-state") ?? "");
+      const response = await app.request("/", {
+        headers: { Cookie: `app-state=${encodeURIComponent(cookie)}` },
+      });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe("0");
+      expect(response.headers.getSetCookie()).toEqual([
+        expect.stringMatching(/^app-state=; Max-Age=0/),
+      ]);
+      expect(readdirSync(dir).sort()).toEqual(before);
+
+      const attacker = new Browser(app);
+      attacker.cookies.set("app-state", encodeURIComponent(cookie));
+      await attacker.request("/increment", { method: "POST" });
+      expect(idOf(attacker)).not.toBe(cookie.split(".")[0]);
+      expect(await victim.text("/")).toBe("1");
+    },
+  );
+
+  test("a cookie of one key replayed under another key loads nothing", async () => {
+    const app = makeApp();
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const response = await app.request("/theme", {
+      headers: { Cookie: `prefs=${browser.cookies.get("app-state")}` },
+    });
+    expect(await response.text()).toBe("light");
+    expect(warnings.join("\n")).toContain('belongs to key "app-state", not "prefs"');
+  });
+});
+
+describe("several keys", () => {
+  test("two classes have independent cookies and files", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    await browser.request("/theme", { method: "POST" });
+    expect([...browser.cookies.keys()].sort()).toEqual(["app-state", "prefs"]);
+    expect(idOf(browser, "prefs")).not.toBe(idOf(browser));
+    expect(stateFiles()).toHaveLength(2);
+    await browser.request("/clear", { method: "POST" });
+    expect(await browser.text("/theme")).toBe("dark");
+    expect(await browser.text("/")).toBe("0");
+  });
+});
+
+describe("clear and regenerate", () => {
+  test("clearCookieState() removes the file and expires the cookie; the next change gets a new id", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const oldId = idOf(browser);
+    expect(existsSync(join(dir, oldId))).toBe(true);
+    const response = await browser.request("/clear", { method: "POST" });
+    expect(response.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^app-state=; Max-Age=0; Path=\//),
+    ]);
+    expect(existsSync(join(dir, oldId))).toBe(false);
+    expect(browser.cookies.has("app-state")).toBe(false);
+    expect(await browser.text("/")).toBe("0");
+    await browser.request("/increment", { method: "POST" });
+    expect(idOf(browser)).not.toBe(oldId);
+    expect(await browser.text("/")).toBe("1");
+  });
+
+  test("regenerate() moves the state to a new id; the old cookie loads nothing", async () => {
+    const app = makeApp();
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    await browser.request("/increment", { method: "POST" });
+    const oldCookie = browser.cookies.get("app-state") ?? "";
+    const oldId = idOf(browser);
+    const newId = await browser.text("/regenerate", { method: "POST" });
+    expect(newId).not.toBe(oldId);
+    expect(idOf(browser)).toBe(newId);
+    expect(stateFiles()).toEqual([newId]);
+    expect(await browser.text("/")).toBe("2");
+    const fixated = await app.request("/", { headers: { Cookie: `app-state=${oldCookie}` } });
+    expect(await fixated.text()).toBe("0");
+  });
+});
+
+describe("expiry", () => {
+  test("idle timeout slides with each request, and refreshing does not rewrite the file", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const app = makeApp({ idleTimeout: 100 });
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const file = join(dir, idOf(browser));
+    const content = readFileSync(file, "utf8");
+    vi.setSystemTime(Date.now() + 90_000);
+    expect(await browser.text("/")).toBe("1");
+    expect(readFileSync(file, "utf8")).toBe(content);
+    expect(store.writes).toBe(1);
+    vi.setSystemTime(Date.now() + 90_000);
+    expect(await browser.text("/")).toBe("1");
+    vi.setSystemTime(Date.now() + 101_000);
+    expect(await browser.text("/")).toBe("0");
+  });
+
+  test("the absolute lifetime ends state however active", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const browser = new Browser(makeApp({ idleTimeout: 100, maxAge: 250 }));
+    await browser.request("/increment", { method: "POST" });
+    for (let elapsed = 0; elapsed < 240; elapsed += 60) {
+      vi.setSystemTime(Date.now() + 60_000);
+      expect(await browser.text("/")).toBe("1");
+    }
+    vi.setSystemTime(Date.now() + 20_000);
+    expect(await browser.text("/")).toBe("0");
+  });
+
+  test("sweep() removes expired files by stat alone and keeps live ones", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const app = makeApp({ idleTimeout: 100 });
+    const old = new Browser(app);
+    await old.request("/increment", { method: "POST" });
+    // Unparseable content: a sweep that parsed would have to quarantine it, not just remove it.
+    overwrite(join(dir, idOf(old)), "not json");
+    vi.setSystemTime(Date.now() + 60_000);
+    const young = new Browser(app);
+    await young.request("/increment", { method: "POST" });
+    vi.setSystemTime(Date.now() + 50_000);
+    expect(await store.sweep()).toBe(1);
+    expect(stateFiles()).toEqual([idOf(young)]);
+  });
+});
+
+describe("broken state", () => {
+  test("a file that does not parse is quarantined and logged; the browser starts fresh", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const id = idOf(browser);
+    overwrite(join(dir, id), '{"hono-persist":1,"key":"app-st');
+    const response = await browser.request("/");
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("0");
+    expect(readdirSync(dir).filter((name) => name.endsWith(".corrupt"))).toEqual([
+      expect.stringMatching(new RegExp(`^${id}\\.\\d+\\.corrupt$`)),
+    ]);
+    expect(warnings).toEqual([
+      `[hono-persist] quarantined state "app-state" ${id}: [hono-persist] stored state is not valid JSON (torn or foreign file)`,
+    ]);
+  });
+
+  test("a state over `maxBytes` is refused at flush with a clear error; the previous state stays", async () => {
+    const app = makeApp({ maxBytes: 2_000 });
+    const errors: unknown[] = [];
+    app.onError((error, c) => {
+      errors.push(error);
+      return c.text("failed", 500);
+    });
+    app.post("/grow", (c) => {
+      const state = new AppState();
+      for (let i = 0; i < 200; i++) state.history.push(new Date());
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const file = join(dir, idOf(browser));
+    const before = readFileSync(file, "utf8");
+    expect((await browser.request("/grow", { method: "POST" })).status).toBe(500);
+    expect(errors[0]).toBeInstanceOf(PersistError);
+    expect((errors[0] as PersistError).code).toBe("STATE_TOO_LARGE");
+    expect((errors[0] as PersistError).message).toMatch(
+      /^\[hono-persist\] state "app-state" is \d+ bytes, over `maxBytes` \(2000\); it was not saved$/,
+    );
+    expect(readFileSync(file, "utf8")).toBe(before);
+    expect(await browser.text("/")).toBe("1");
+  });
+});
+
+describe("versions", () => {
+  test("a stored state of an older version is migrated, and dropped without `migrate`", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const file = join(dir, idOf(browser));
+    const stored = JSON.parse(readFileSync(file, "utf8"));
+    stored.version = 0;
+    overwrite(file, JSON.stringify(stored));
+    expect(await browser.text("/")).toBe("0");
+    expect(warnings[0]).toContain(
+      "stored by version 0, the class is at version 1 and has no `migrate`",
+    );
+  });
+});
+
+describe("configuration errors", () => {
+  test.each([
+    [
+      {},
+      "[hono-persist] option `secret` is required: a string of at least 32 characters, or an array of them",
+    ],
+    [{ secret: "short" }, "[hono-persist] option `secret` must be at least 32 characters"],
+    [
+      { secret: [SECRET, "short"] },
+      "[hono-persist] option `secret` must be at least 32 characters",
+    ],
+    [
+      { secret: SECRET, maxAge: 500 * 86_400 },
+      "[hono-persist] option `maxAge` must be at most 34560000 seconds (400 days)",
+    ],
+    [
+      { secret: SECRET, idleTimeout: -1 },
+      "[hono-persist] option `idleTimeout` must be a positive number",
+    ],
+    [
+      { secret: SECRET, cookie: { hostPrefix: true, domain: "example.com" } },
+      '[hono-persist] option `cookie.hostPrefix` needs a Secure cookie with `path` "/" and no `domain`',
+    ],
+  ])("persistSession(%j) throws", (options, message) => {
+    expect(() =>
+      persistSession({ store: new MemoryStore(), ...options } as PersistSessionOptions),
+    ).toThrow(new TypeError(message));
+  });
+
+  test("a directory that cannot be created is reported with its path and the OS error", () => {
+    writeFileSync(join(dir, "file"), "");
+    const error = (() => {
+      try {
+        new FileStore({ dir: join(dir, "file", "sessions") });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(PersistError);
+    expect((error as PersistError).code).toBe("STORE_DIR");
+    expect((error as PersistError).message).toBe(
+      `[hono-persist] cannot use ${join(dir, "file", "sessions")} as the state directory: ENOTDIR: not a directory, mkdir '${join(dir, "file", "sessions")}'`,
+    );
+  });
+});
