@@ -1,0 +1,108 @@
+import { SuperJSON } from "superjson";
+import { describe, expect, test } from "vitest";
+import { PersistError } from "../src/errors.js";
+import { decodeEnvelope, decodeState, encodeEnvelope, encodeState } from "../src/serialize.js";
+
+class Money {
+  constructor(
+    public cents = 0,
+    public currency = "EUR",
+  ) {}
+  format() {
+    return `${(this.cents / 100).toFixed(2)} ${this.currency}`;
+  }
+}
+
+const json = new SuperJSON();
+json.registerClass(Money);
+
+describe("state round-trip", () => {
+  test("Date, Map, Set, BigInt, undefined, RegExp, NaN, Infinity, -0 and registered classes come back as themselves", () => {
+    const instance = {
+      when: new Date("2026-01-02T03:04:05.006Z"),
+      map: new Map<string, Set<number>>([["a", new Set([1, 2])]]),
+      big: 2n ** 70n,
+      missing: undefined,
+      pattern: /a+b/gi,
+      nan: Number.NaN,
+      inf: Number.POSITIVE_INFINITY,
+      negativeZero: -0,
+      price: new Money(1234),
+      skipped: "transient",
+      method: () => "functions are not state",
+    };
+    const state = encodeState(json, instance, new Set(["skipped"]));
+    const restored = decodeState(json, state);
+    expect(restored).toEqual({
+      when: instance.when,
+      map: instance.map,
+      big: instance.big,
+      missing: undefined,
+      pattern: /a+b/gi,
+      nan: Number.NaN,
+      inf: Number.POSITIVE_INFINITY,
+      negativeZero: -0,
+      price: new Money(1234),
+    });
+    expect("missing" in restored).toBe(true);
+    expect(Object.is(restored.negativeZero, -0)).toBe(true);
+    expect((restored.price as Money).format()).toBe("12.34 EUR");
+  });
+
+  test("a value reachable by two paths stays one object", () => {
+    const shared = { n: 1 };
+    const restored = decodeState(json, encodeState(json, { a: shared, b: shared }, new Set()));
+    expect(restored.a).toBe(restored.b);
+  });
+
+  test("__proto__ payloads do not pollute prototypes", () => {
+    const payload =
+      '{"json":{"__proto__":{"polluted":true},"a":{"__proto__":{"polluted":true}}},"meta":{"values":{"a.__proto__":["map"]}}}';
+    try {
+      decodeState(json, payload);
+    } catch {
+      // Refusing it is fine too; polluting is not.
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("envelope", () => {
+  const envelope = { version: 3, created: 1, saved: 2, state: '{"json":{"a":1}}' };
+
+  test("round-trips and names its key", () => {
+    const data = encodeEnvelope("app-state", envelope);
+    expect(JSON.parse(data)).toEqual({
+      "hono-persist": 1,
+      key: "app-state",
+      version: 3,
+      created: 1,
+      saved: 2,
+      state: { json: { a: 1 } },
+    });
+    expect(decodeEnvelope("app-state", data)).toEqual(envelope);
+  });
+
+  test.each([
+    [
+      "torn JSON",
+      '{"hono-persist":1,"key":"app-st',
+      "stored state is not valid JSON (torn or foreign file)",
+    ],
+    ["another program's JSON", '{"cookie":{}}', "stored state is not a hono-persist state"],
+    [
+      "another key",
+      encodeEnvelope("prefs", envelope),
+      'stored state belongs to key "prefs", not "app-state"',
+    ],
+    [
+      "a broken envelope",
+      '{"hono-persist":1,"key":"app-state","version":"x"}',
+      "stored state has a malformed envelope",
+    ],
+  ])("refuses %s with INVALID_STATE", (_, data, message) => {
+    expect(() => decodeEnvelope("app-state", data)).toThrow(
+      new PersistError("INVALID_STATE", message),
+    );
+  });
+});

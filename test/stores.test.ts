@@ -1,0 +1,172 @@
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { v4 } from "uuid";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { FileStore, MemoryStore, PersistError, type Store } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+
+let dir: string;
+let removeDir: () => void;
+beforeEach(() => {
+  ({ dir, remove: removeDir } = tempDir());
+});
+afterEach(() => {
+  vi.useRealTimers();
+  removeDir();
+});
+
+/** The contract every store keeps; a new backend adds itself to this list. */
+const stores: [string, () => Store][] = [
+  ["MemoryStore", () => new MemoryStore({ sweepInterval: 0 })],
+  ["FileStore", () => new FileStore({ dir: join(dir, "store"), sweepInterval: 0 })],
+];
+
+describe.each(stores)("%s contract", (_, make) => {
+  test("set, get, overwrite, delete", async () => {
+    const store = make();
+    const id = v4();
+    expect(await store.get(id, 60)).toBeUndefined();
+    await store.set(id, "one", 60);
+    expect(await store.get(id, 60)).toBe("one");
+    await store.set(id, "two ✓ unicode", 60);
+    expect(await store.get(id, 60)).toBe("two ✓ unicode");
+    await store.delete(id);
+    expect(await store.get(id, 60)).toBeUndefined();
+    await store.delete(id);
+  });
+
+  test("entries expire after their ttl, and get() slides the deadline", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const store = make();
+    const id = v4();
+    await store.set(id, "data", 10);
+    vi.setSystemTime(Date.now() + 8_000);
+    expect(await store.get(id, 10)).toBe("data");
+    vi.setSystemTime(Date.now() + 8_000);
+    expect(await store.get(id, 10)).toBe("data");
+    vi.setSystemTime(Date.now() + 10_001);
+    expect(await store.get(id, 10)).toBeUndefined();
+  });
+
+  test("sweep() removes exactly the expired entries", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const store = make();
+    const [short, long] = [v4(), v4()];
+    await store.set(short, "short", 5);
+    await store.set(long, "long", 50);
+    vi.setSystemTime(Date.now() + 10_000);
+    expect(await store.sweep?.()).toBe(1);
+    vi.useRealTimers();
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    expect(await store.get(long, 50)).toBe("long");
+  });
+});
+
+describe("FileStore", () => {
+  test("creates its directory 0700 and files 0600, whatever the umask", async () => {
+    const previous = process.umask(0o000);
+    try {
+      const store = new FileStore({ dir: join(dir, "a", "b"), sweepInterval: 0 });
+      const id = v4();
+      await store.set(id, "x", 60);
+      expect(statSync(store.dir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(store.dir, id)).mode & 0o777).toBe(0o600);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  test("writes go through a temporary file renamed over the old one, none left behind", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    await store.set(id, "old", 60);
+    const inode = statSync(join(dir, id)).ino;
+    await store.set(id, "new", 60);
+    expect(statSync(join(dir, id)).ino).not.toBe(inode);
+    expect(readdirSync(dir)).toEqual([id]);
+  });
+
+  test("a failed write leaves the old state and no temporary file", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    await store.set(id, "old", 60);
+    // A directory in place of the target makes rename fail after the temporary file is written.
+    const other = v4();
+    mkdirSync(join(dir, other));
+    writeFileSync(join(dir, other, "x"), "");
+    const error = await store.set(other, "new", 60).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PersistError);
+    expect((error as PersistError).code).toBe("STORE_FAILED");
+    expect((error as PersistError).message).toContain(`could not write ${join(dir, other)}: `);
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+    expect(readFileSync(join(dir, id), "utf8")).toBe("old");
+  });
+
+  test("refreshing the deadline touches the mtime, never the content", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    await store.set(id, "data", 100);
+    const before = statSync(join(dir, id));
+    vi.setSystemTime(Date.now() + 50_000);
+    await store.get(id, 100);
+    const after = statSync(join(dir, id));
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs - before.mtimeMs).toBeCloseTo(50_000, -1);
+  });
+
+  test("a symlink in place of a state file is refused, not followed", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    writeFileSync(join(dir, "secret"), "outside");
+    symlinkSync(join(dir, "secret"), join(dir, id));
+    const error = await store.get(id, 60).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PersistError);
+    expect((error as PersistError).code).toBe("INVALID_STATE");
+    await store.quarantine(id);
+    expect(existsSync(join(dir, id))).toBe(false);
+    const [aside = ""] = readdirSync(dir).filter((name) => name.endsWith(".corrupt"));
+    expect(lstatSync(join(dir, aside)).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, "secret"), "utf8")).toBe("outside");
+  });
+
+  test("ids that are not UUIDv4 never become paths", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    for (const id of ["../escape", "/etc/passwd", v4().toUpperCase(), "", `${v4()}\0`]) {
+      await expect(store.get(id, 60)).rejects.toThrow(TypeError);
+      await expect(store.set(id, "x", 60)).rejects.toThrow(TypeError);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("sweep() removes temporary files a crash left, once older than a minute", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const temp = join(dir, `.${v4()}.0a0b0c0d0e0f.tmp`);
+    writeFileSync(temp, "partial");
+    // Younger: it may be another process's write in progress.
+    expect(await store.sweep()).toBe(0);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(statSync(temp).ctimeMs + 61_000);
+    expect(await store.sweep()).toBe(1);
+    expect(existsSync(temp)).toBe(false);
+  });
+
+  test("the first sweep runs at start", async () => {
+    const expired = join(dir, v4());
+    writeFileSync(expired, "{}");
+    utimesSync(expired, new Date(0), new Date(0));
+    const store = new FileStore({ dir, sweepInterval: 3600 });
+    await vi.waitFor(() => expect(existsSync(expired)).toBe(false), { timeout: 1000, interval: 5 });
+    await store.close();
+  });
+});

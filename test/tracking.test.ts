@@ -1,0 +1,184 @@
+import { describe, expect, test } from "vitest";
+import { Tracker, toRaw } from "../src/tracking.js";
+
+function tracked<T extends object>(value: T) {
+  const log = { changes: 0 };
+  const tracker = new Tracker(() => log.changes++);
+  return { proxy: tracker.wrap(value), log, reset: () => (log.changes = 0) };
+}
+
+class Point {
+  #moves = 0;
+  constructor(
+    public x = 0,
+    public y = 0,
+  ) {}
+  move(dx: number) {
+    this.x += dx;
+    this.#moves++;
+    return this;
+  }
+  get moves() {
+    return this.#moves;
+  }
+}
+
+describe("what counts as a change", () => {
+  const cases: [string, () => object, (state: never) => unknown][] = [
+    ["a top-level set", () => ({ a: 1 }), (s: { a: number }) => (s.a = 2)],
+    ["a delete", () => ({ a: 1 }), (s: { a?: number }) => delete s.a],
+    [
+      "a nested set",
+      () => ({ a: { b: { c: 1 } } }),
+      (s: { a: { b: { c: number } } }) => (s.a.b.c = 2),
+    ],
+    [
+      "Object.defineProperty",
+      () => ({}),
+      (s: object) => Object.defineProperty(s, "x", { value: 1 }),
+    ],
+    ["Array push", () => ({ list: [1] }), (s: { list: number[] }) => s.list.push(2)],
+    ["Array splice", () => ({ list: [1, 2] }), (s: { list: number[] }) => s.list.splice(0, 1)],
+    ["Array sort", () => ({ list: [2, 1] }), (s: { list: number[] }) => s.list.sort()],
+    ["Array length", () => ({ list: [2, 1] }), (s: { list: number[] }) => (s.list.length = 0)],
+    ["Map set", () => ({ m: new Map() }), (s: { m: Map<string, number> }) => s.m.set("a", 1)],
+    [
+      "Map delete",
+      () => ({ m: new Map([["a", 1]]) }),
+      (s: { m: Map<string, number> }) => s.m.delete("a"),
+    ],
+    [
+      "Map clear",
+      () => ({ m: new Map([["a", 1]]) }),
+      (s: { m: Map<string, number> }) => s.m.clear(),
+    ],
+    ["Set add", () => ({ s: new Set() }), (s: { s: Set<number> }) => s.s.add(1)],
+    ["Set delete", () => ({ s: new Set([1]) }), (s: { s: Set<number> }) => s.s.delete(1)],
+    ["Set clear", () => ({ s: new Set([1]) }), (s: { s: Set<number> }) => s.s.clear()],
+    ["Date setter", () => ({ d: new Date(0) }), (s: { d: Date }) => s.d.setFullYear(2000)],
+    [
+      "a value inside a Map",
+      () => ({ m: new Map([["a", { n: 1 }]]) }),
+      (s: { m: Map<string, { n: number }> }) => {
+        const entry = s.m.get("a");
+        if (entry) entry.n = 2;
+      },
+    ],
+    [
+      "a value reached by Map iteration",
+      () => ({ m: new Map([["a", { n: 1 }]]) }),
+      (s: { m: Map<string, { n: number }> }) => {
+        for (const [, value] of s.m) value.n = 2;
+      },
+    ],
+    [
+      "a value reached by Set forEach",
+      () => ({ s: new Set([{ n: 1 }]) }),
+      (s: { s: Set<{ n: number }> }) => {
+        s.s.forEach((value) => {
+          value.n = 2;
+        });
+      },
+    ],
+    ["a class method", () => ({ p: new Point() }), (s: { p: Point }) => s.p.move(1)],
+  ];
+
+  test.each(cases)("%s is seen", (_, make, mutate) => {
+    const { proxy, log } = tracked(make());
+    mutate(proxy as never);
+    expect(log.changes).toBeGreaterThan(0);
+  });
+
+  const reads: [string, () => object, (state: never) => unknown][] = [
+    ["property reads", () => ({ a: { b: 1 } }), (s: { a: { b: number } }) => s.a.b],
+    [
+      "Array reads",
+      () => ({ list: [3, 1] }),
+      (s: { list: number[] }) => [s.list.map((x) => x * 2), s.list.includes(1), [...s.list]],
+    ],
+    [
+      "Map reads",
+      () => ({ m: new Map([["a", 1]]) }),
+      (s: { m: Map<string, number> }) => [s.m.get("a"), s.m.has("a"), s.m.size, [...s.m.keys()]],
+    ],
+    [
+      "Set reads",
+      () => ({ s: new Set([1]) }),
+      (s: { s: Set<number> }) => [s.s.has(1), s.s.size, [...s.s]],
+    ],
+    [
+      "Date getters",
+      () => ({ d: new Date(0) }),
+      (s: { d: Date }) => [s.d.getTime(), s.d.toISOString(), `${s.d}`],
+    ],
+    ["JSON.stringify", () => ({ a: [1, { b: new Date(0) }] }), (s: object) => JSON.stringify(s)],
+  ];
+
+  test.each(reads)("%s are not changes", (_, make, read) => {
+    const { proxy, log } = tracked(make());
+    read(proxy as never);
+    expect(log.changes).toBe(0);
+  });
+});
+
+describe("fidelity", () => {
+  test("identity is stable and proxies never nest", () => {
+    const { proxy } = tracked({ a: { b: 1 }, list: [{ c: 1 }] });
+    expect(proxy.a).toBe(proxy.a);
+    proxy.list.push(proxy.a as never);
+    expect(toRaw(proxy).list[1]).toBe(toRaw(proxy.a));
+    expect(proxy.list[1]).toBe(proxy.a);
+  });
+
+  test("built-ins keep their type and work through the Proxy", () => {
+    const { proxy } = tracked({
+      m: new Map([[{ k: 1 }, "v"]]),
+      s: new Set([1]),
+      d: new Date(0),
+      list: [1],
+    });
+    expect(proxy.m).toBeInstanceOf(Map);
+    expect(proxy.s).toBeInstanceOf(Set);
+    expect(proxy.d).toBeInstanceOf(Date);
+    expect(Array.isArray(proxy.list)).toBe(true);
+    const [key] = [...proxy.m.keys()];
+    expect(key && proxy.m.get(key)).toBe("v");
+    expect(proxy.d.getTime()).toBe(0);
+  });
+
+  test("#private fields of nested class instances work, and `this` chaining returns the Proxy", () => {
+    const { proxy } = tracked({ p: new Point() });
+    expect(proxy.p.move(1).move(2)).toBe(proxy.p);
+    expect(proxy.p.x).toBe(3);
+    expect(proxy.p.moves).toBe(2);
+  });
+
+  test("no bookkeeping leaks into keys or JSON", () => {
+    const value = { a: 1, nested: { b: [1, 2] } };
+    const { proxy } = tracked(structuredClone(value));
+    proxy.nested.b.push(3);
+    expect(Object.keys(proxy)).toEqual(["a", "nested"]);
+    expect(JSON.parse(JSON.stringify(proxy))).toEqual({ a: 1, nested: { b: [1, 2, 3] } });
+  });
+
+  test("frozen objects are returned as they are (a Proxy may not wrap them)", () => {
+    const frozen = Object.freeze({ inner: { x: 1 } });
+    const { proxy } = tracked({ frozen });
+    expect(proxy.frozen.inner).toBe(frozen.inner);
+  });
+
+  test("an async method counts as a change when it settles", async () => {
+    class Loader {
+      data: number[] = [];
+      async load() {
+        await Promise.resolve();
+        this.data.push(1);
+      }
+    }
+    const { proxy, log, reset } = tracked({ loader: new Loader() });
+    const done = proxy.loader.load();
+    reset();
+    await done;
+    expect(log.changes).toBe(1);
+  });
+});
