@@ -22,7 +22,9 @@ describe("a real HTTP server on loopback", () => {
     const temp = tempDir();
     removeDir = temp.remove;
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store: new FileStore({ dir: temp.dir, sweepInterval: 0 }) }));
+    app.use(
+      persistSession({ secret: SECRET, store: new FileStore({ dir: temp.dir, sweepInterval: 0 }) }),
+    );
     app.get("/", (c) => c.text(String(new Counter().count)));
     app.post("/increment", (c) => {
       new Counter().count++;
@@ -40,7 +42,9 @@ describe("a real HTTP server on loopback", () => {
   test("reloads keep the state, and the cookie is HttpOnly over the wire", async () => {
     const browser = new Browser(url);
     const first = await browser.request("/increment", { method: "POST" });
-    expect(first.headers.get("set-cookie")).toMatch(/^e2e-counter=[0-9a-f-]{36}\..+; HttpOnly; SameSite=Lax$/);
+    expect(first.headers.get("set-cookie")).toMatch(
+      /^e2e-counter=[0-9a-f-]{36}\..+; HttpOnly; SameSite=Lax$/,
+    );
     await browser.request("/increment", { method: "POST" });
     expect(await browser.text("/")).toBe("2");
   });
@@ -49,7 +53,10 @@ describe("a real HTTP server on loopback", () => {
     const browser = new Browser(url);
     await browser.request("/increment", { method: "POST" });
     const statuses = await Promise.all(
-      Array.from({ length: 199 }, async () => (await browser.request("/increment", { method: "POST" })).status),
+      Array.from(
+        { length: 199 },
+        async () => (await browser.request("/increment", { method: "POST" })).status,
+      ),
     );
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     expect(await browser.text("/")).toBe("200");

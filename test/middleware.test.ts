@@ -1,4 +1,12 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { sign } from "cookie-signature";
 import { Hono } from "hono";
@@ -530,6 +538,76 @@ describe("broken state", () => {
     expect(warnings).toEqual([
       `[hono-persist] quarantined state "app-state" ${id}: [hono-persist] stored state is not valid JSON (torn or foreign file)`,
     ]);
+  });
+
+  test("a symlink planted in place of a state file is quarantined, not followed", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const id = idOf(browser);
+    const target = join(dir, "elsewhere");
+    writeFileSync(target, readFileSync(join(dir, id)));
+    rmSync(join(dir, id));
+    symlinkSync(target, join(dir, id));
+    const response = await browser.request("/");
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("0");
+    expect(
+      lstatSync(
+        join(dir, readdirSync(dir).find((name) => name.endsWith(".corrupt")) ?? ""),
+      ).isSymbolicLink(),
+    ).toBe(true);
+    expect(warnings).toEqual([
+      `[hono-persist] quarantined state "app-state" ${id}: [hono-persist] ${join(dir, id)} is a symbolic link`,
+    ]);
+  });
+
+  test("a stored file larger than `maxBytes` is quarantined unread", async () => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const id = idOf(browser);
+    overwrite(join(dir, id), `{"padding":"${"x".repeat(3_000)}"}`);
+    expect(
+      await new Browser(makeApp({ maxBytes: 2_000 }))
+        .request("/", {
+          headers: { Cookie: `app-state=${browser.cookies.get("app-state")}` },
+        })
+        .then((response) => response.text()),
+    ).toBe("0");
+    expect(warnings).toEqual([
+      `[hono-persist] quarantined state "app-state" ${id}: [hono-persist] stored state is 3014 bytes, over \`maxBytes\` (2000)`,
+    ]);
+  });
+
+  test("a failed write fails the request through Hono's error handler; the last good state stays and is served next", async () => {
+    let fault: NodeJS.ErrnoException | undefined;
+    class FaultyStore extends FileStore {
+      override async set(id: string, data: string, ttl: number): Promise<void> {
+        if (fault) throw fault;
+        return super.set(id, data, ttl);
+      }
+    }
+    const app = makeApp({ store: new FaultyStore({ dir, sweepInterval: 0 }) });
+    const errors: unknown[] = [];
+    app.onError((error, c) => {
+      errors.push(error);
+      return c.text("failed", 500);
+    });
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const file = join(dir, idOf(browser));
+    const before = readFileSync(file, "utf8");
+    fault = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    expect((await browser.request("/increment", { method: "POST" })).status).toBe(500);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as PersistError).code).toBe("STORE_FAILED");
+    expect((errors[0] as PersistError).message).toBe(
+      `[hono-persist] could not save state "app-state" ${idOf(browser)}: ENOSPC: no space left on device, write`,
+    );
+    expect(readFileSync(file, "utf8")).toBe(before);
+    fault = undefined;
+    expect(await browser.text("/")).toBe("1");
+    await browser.request("/increment", { method: "POST" });
+    expect(await browser.text("/")).toBe("2");
   });
 
   test("a state over `maxBytes` is refused at flush with a clear error; the previous state stays", async () => {
