@@ -68,6 +68,7 @@ export function persist(key: string, options: PersistOptions = {}) {
       target,
       decorated,
       exclude: new Set(exclude),
+      classes: new Set(classes.map((type) => type.prototype as object)),
       version,
       migrate,
       json,

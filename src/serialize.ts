@@ -18,23 +18,73 @@ export interface Envelope {
   state: string;
 }
 
-/** The persisted fields of an instance: own enumerable string keys, minus `exclude` and functions. */
+/**
+ * The persisted fields of an instance, as superjson JSON: own enumerable string keys, minus
+ * `exclude` and functions (methods and arrow-function fields come from the class).
+ * Throws `UNSERIALIZABLE`, naming the field, for a value superjson would silently change
+ * (`classes`: the prototypes of the classes registered with `json`).
+ */
 export function encodeState(
   json: SuperJSON,
   instance: object,
   exclude: ReadonlySet<string>,
+  classes: ReadonlySet<object>,
 ): string {
   const fields: Record<string, unknown> = {};
+  const seen = new Set<object>();
   for (const [name, value] of Object.entries(instance)) {
-    if (typeof value !== "function" && !exclude.has(name)) fields[name] = value;
+    if (typeof value === "function" || exclude.has(name)) continue;
+    check(value, name, classes, seen);
+    fields[name] = value;
   }
-  try {
-    return JSON.stringify(json.serialize(fields));
-  } catch (cause) {
-    throw new PersistError("UNSERIALIZABLE", `state cannot be serialized: ${String(cause)}`, {
-      cause,
-    });
+  return JSON.stringify(json.serialize(fields));
+}
+
+/** What superjson stores as itself, besides plain objects, arrays, `Map` and `Set`. */
+function isBuiltIn(value: object): boolean {
+  return (
+    value instanceof Date ||
+    value instanceof RegExp ||
+    value instanceof URL ||
+    Object.getPrototypeOf(value) === Error.prototype ||
+    (ArrayBuffer.isView(value) && !(value instanceof DataView))
+  );
+}
+
+function check(
+  value: unknown,
+  path: string,
+  classes: ReadonlySet<object>,
+  seen: Set<object>,
+): void {
+  if (typeof value === "function" || typeof value === "symbol") {
+    throw unserializable(path, `a ${typeof value}, which cannot be stored`);
   }
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  seen.add(value);
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => check(item, `${path}[${index}]`, classes, seen));
+  } else if (value instanceof Map) {
+    for (const [key, item] of value) {
+      check(key, `${path} key`, classes, seen);
+      check(item, `${path}.get(${typeof key === "object" ? "…" : String(key)})`, classes, seen);
+    }
+  } else if (value instanceof Set) {
+    for (const item of value) check(item, `${path} item`, classes, seen);
+  } else if (proto === Object.prototype || proto === null || classes.has(proto as object)) {
+    for (const [name, item] of Object.entries(value)) check(item, `${path}.${name}`, classes, seen);
+  } else if (!isBuiltIn(value)) {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
+    throw unserializable(
+      path,
+      `an instance of \`${name}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
+    );
+  }
+}
+
+function unserializable(path: string, what: string): PersistError {
+  return new PersistError("UNSERIALIZABLE", `field \`${path}\` holds ${what}`);
 }
 
 export function encodeEnvelope(key: string, envelope: Envelope): string {

@@ -70,9 +70,14 @@ export class Tracker {
     const methods = new WeakMap<AnyFunction, AnyFunction>();
 
     const child = (key: PropertyKey, value: object): object => {
-      // A Proxy must return the very value of a non-writable, non-configurable property.
+      // A Proxy must return the very value of a non-writable, non-configurable property (a
+      // frozen parent). Changes below it cannot be seen, so count the read as a possible change:
+      // the flush then compares the serialized state and writes only if it differs.
       const own = Reflect.getOwnPropertyDescriptor(target, key);
-      if (own && !own.configurable && !own.writable && "value" in own) return value;
+      if (own && !own.configurable && !own.writable && "value" in own) {
+        if (!Object.isFrozen(value)) onChange();
+        return value;
+      }
       return tracker.wrap(value);
     };
 
@@ -140,25 +145,30 @@ export class Tracker {
         // (push, splice, sort …) go through the traps below and are tracked as they write.
         const value: unknown = Reflect.get(t, key, kind === "native" ? receiver : t);
         if (typeof value === "function") {
-          const plain = kind === "native" || key === "constructor" || Object.hasOwn(t, key);
+          // Own functions too (arrow-function fields): their `this` is the raw object, so what
+          // they change is only seen through the call.
+          const plain = kind === "native" || key === "constructor";
           return plain ? value : method(key, value as AnyFunction);
         }
         return typeof value === "object" && value !== null ? child(key, value) : value;
       },
+      // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
+      // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
       set(t, key, value) {
-        const done = Reflect.set(t, key, toRaw(value), t);
-        if (done) onChange();
-        return done;
+        const raw = toRaw(value);
+        if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
+        onChange();
+        return true;
       },
       deleteProperty(t, key) {
-        const done = Reflect.deleteProperty(t, key);
-        if (done) onChange();
-        return done;
+        if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
+        onChange();
+        return true;
       },
       defineProperty(t, key, descriptor) {
-        const done = Reflect.defineProperty(t, key, descriptor);
-        if (done) onChange();
-        return done;
+        if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
+        onChange();
+        return true;
       },
       setPrototypeOf(t, proto) {
         const done = Reflect.setPrototypeOf(t, proto);

@@ -31,7 +31,7 @@ describe("state round-trip", () => {
       skipped: "transient",
       method: () => "functions are not state",
     };
-    const state = encodeState(json, instance, new Set(["skipped"]));
+    const state = encodeState(json, instance, new Set(["skipped"]), new Set([Money.prototype]));
     const restored = decodeState(json, state);
     expect(restored).toEqual({
       when: instance.when,
@@ -49,9 +49,35 @@ describe("state round-trip", () => {
     expect((restored.price as Money).format()).toBe("12.34 EUR");
   });
 
+  test.each([
+    [
+      "a nested function",
+      { handlers: { onClick: () => 1 } },
+      "field `handlers.onClick` holds a function, which cannot be stored",
+    ],
+    ["a symbol", { list: [Symbol("x")] }, "field `list[0]` holds a symbol, which cannot be stored"],
+    [
+      "an unregistered class instance",
+      { items: new Map([["a", new Money()]]) },
+      "field `items.get(a)` holds an instance of `Money`, which would come back as a plain object: add the class to @persist's `classes` option",
+    ],
+    [
+      "a WeakMap",
+      { cache: new WeakMap() },
+      "field `cache` holds an instance of `WeakMap`, which would come back as a plain object: add the class to @persist's `classes` option",
+    ],
+  ])("%s is refused with UNSERIALIZABLE, naming the field", (_, instance, message) => {
+    expect(() => encodeState(json, instance, new Set(), new Set())).toThrow(
+      new PersistError("UNSERIALIZABLE", message),
+    );
+  });
+
   test("a value reachable by two paths stays one object", () => {
     const shared = { n: 1 };
-    const restored = decodeState(json, encodeState(json, { a: shared, b: shared }, new Set()));
+    const restored = decodeState(
+      json,
+      encodeState(json, { a: shared, b: shared }, new Set(), new Set()),
+    );
     expect(restored.a).toBe(restored.b);
   });
 

@@ -230,7 +230,7 @@ export async function flush(live: Live): Promise<void> {
     live.dirty = false;
     if (!live.raw) continue;
     try {
-      const state = encodeState(info.json, live.raw, info.exclude);
+      const state = encodeState(info.json, live.raw, info.exclude, info.classes);
       if (state === live.saved) continue;
       const now = Date.now();
       const data = encodeEnvelope(info.key, {

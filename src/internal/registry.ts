@@ -12,6 +12,8 @@ export interface ClassInfo {
   /** What the decorator returned: the class users construct. */
   readonly decorated: Class;
   readonly exclude: ReadonlySet<string>;
+  /** Prototypes of the `classes` option: nested instances of these are stored as themselves. */
+  readonly classes: ReadonlySet<object>;
   readonly version: number;
   readonly migrate: PersistOptions["migrate"];
   /** superjson with this class's `classes` registered; one per class, so registrations never collide. */
