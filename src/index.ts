@@ -4,6 +4,7 @@ export { persistSession } from "./middleware.js";
 export { persist, persistInfo } from "./persist.js";
 export { FileStore, type FileStoreOptions } from "./stores/file.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export { toRaw } from "./tracking.js";
 export type {
   PersistCookieOptions,
   Persisted,

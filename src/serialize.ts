@@ -64,7 +64,9 @@ function check(
   seen.add(value);
   const proto: unknown = Object.getPrototypeOf(value);
   if (Array.isArray(value)) {
-    value.forEach((item, index) => check(item, `${path}[${index}]`, classes, seen));
+    value.forEach((item, index) => {
+      check(item, `${path}[${index}]`, classes, seen);
+    });
   } else if (value instanceof Map) {
     for (const [key, item] of value) {
       check(key, `${path} key`, classes, seen);

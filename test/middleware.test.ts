@@ -610,6 +610,30 @@ describe("broken state", () => {
     expect(await browser.text("/")).toBe("2");
   });
 
+  test("a value superjson would change fails the request with UNSERIALIZABLE, naming the field; the previous state stays", async () => {
+    const app = makeApp();
+    const errors: unknown[] = [];
+    app.onError((error, c) => {
+      errors.push(error);
+      return c.text("failed", 500);
+    });
+    app.post("/unstorable", (c) => {
+      new AppState().tags.set("weak", new WeakSet() as never);
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    expect((await browser.request("/unstorable", { method: "POST" })).status).toBe(500);
+    expect(errors).toEqual([
+      new PersistError(
+        "UNSERIALIZABLE",
+        "field `tags.get(weak)` holds an instance of `WeakSet`, which would come back as a plain object: add the class to @persist's `classes` option",
+      ),
+    ]);
+    expect(await browser.text("/")).toBe("1");
+    expect((await (await browser.request("/state")).json()) as object).toMatchObject({ tags: [] });
+  });
+
   test("a state over `maxBytes` is refused at flush with a clear error; the previous state stays", async () => {
     const app = makeApp({ maxBytes: 2_000 });
     const errors: unknown[] = [];

@@ -161,6 +161,12 @@ describe("fidelity", () => {
     expect(JSON.parse(JSON.stringify(proxy))).toEqual({ a: 1, nested: { b: [1, 2, 3] } });
   });
 
+  test("toRaw() gives what structuredClone accepts", () => {
+    const { proxy } = tracked({ nested: { list: [1, { deep: true }] } });
+    expect(() => structuredClone(proxy.nested)).toThrow("could not be cloned");
+    expect(structuredClone(toRaw(proxy.nested))).toEqual({ list: [1, { deep: true }] });
+  });
+
   test("frozen objects are returned as they are (a Proxy may not wrap them)", () => {
     const frozen = Object.freeze({ inner: { x: 1 } });
     const { proxy } = tracked({ frozen });
