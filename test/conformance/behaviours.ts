@@ -118,9 +118,11 @@ export const behaviours: Behaviour[] = [
         static created = 0;
         static label: string;
         static {
+          // biome-ignore lint/complexity/noThisInStatic: `this` in statics is the behaviour under test
           this.label = "made in a static block";
         }
         static describe() {
+          // biome-ignore lint/complexity/noThisInStatic: `this` in statics is the behaviour under test
           return `${this.label} (${this.created})`;
         }
         n = 1;
@@ -137,6 +139,7 @@ export const behaviours: Behaviour[] = [
       class {
         static #made = 0;
         static make() {
+          // biome-ignore lint/complexity/noThisInStatic: `this` in statics is the behaviour under test
           return ++this.#made;
         }
         n = 1;
