@@ -97,5 +97,6 @@ export function persistInfo(instance: object): PersistInfo {
     cookieName: live.config.cookie.hostPrefix ? `__Host-${key}` : key,
     restored: live.restored,
     stored: live.saved !== undefined,
+    savedAt: live.savedAt === undefined ? undefined : new Date(live.savedAt),
   };
 }

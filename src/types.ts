@@ -130,4 +130,6 @@ export interface PersistInfo {
   restored: boolean;
   /** Whether the state is in the store (a fresh state is stored at its first change). */
   stored: boolean;
+  /** When the stored state was last written, if it is stored. */
+  savedAt: Date | undefined;
 }

@@ -289,6 +289,27 @@ describe("every write persists", () => {
     expect(store.writes).toBe(1);
   });
 
+  test("persistInfo() tells where the state is and when it was saved", async () => {
+    const app = makeApp();
+    app.get("/info", (c) => c.json(persistInfo(new AppState())));
+    const browser = new Browser(app);
+    expect(await (await browser.request("/info")).json()).toMatchObject({
+      key: "app-state",
+      stored: false,
+      restored: false,
+    });
+    await browser.request("/increment", { method: "POST" });
+    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    expect(await (await browser.request("/info")).json()).toEqual({
+      key: "app-state",
+      id: idOf(browser),
+      cookieName: "app-state",
+      restored: true,
+      stored: true,
+      savedAt: new Date(stored.saved).toISOString(),
+    });
+  });
+
   test("the write is in the store before the response is returned", async () => {
     const app = new Hono();
     app.use(persistSession({ secret: SECRET, store, logger }));

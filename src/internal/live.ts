@@ -34,6 +34,8 @@ export class Live {
   created = Date.now();
   /** The state JSON known to be in the store; `undefined` when nothing is stored. */
   saved: string | undefined;
+  /** When that state was written (ms since the epoch). */
+  savedAt: number | undefined;
   /** Stored fields waiting for the first `new` of a request, which supplies constructor arguments. */
   pending: { fields: Record<string, unknown>; migrated: boolean } | undefined;
   raw: object | undefined;
@@ -137,6 +139,7 @@ async function load(live: Live): Promise<boolean> {
     }
     live.created = envelope.created;
     live.saved = envelope.state;
+    live.savedAt = envelope.saved;
     live.pending = { fields, migrated };
     live.restored = true;
     return true;
@@ -253,6 +256,7 @@ export async function flush(live: Live): Promise<void> {
       live.writing = config.store.set(live.id, data, ttl).then(
         () => {
           live.saved = state;
+          live.savedAt = now;
         },
         (error: unknown) => {
           throw storeFailure(live, "save", error);
