@@ -4,6 +4,8 @@ export type PersistErrorCode =
   | "STORE_FAILED"
   /** The store's directory cannot be created or written to. */
   | "STORE_DIR"
+  /** Another process held the state's lock for longer than the `lock` timeout. */
+  | "LOCK_TIMEOUT"
   /** The serialized state is larger than `maxBytes`; it was not saved. */
   | "STATE_TOO_LARGE"
   /** The state cannot be serialized (a value superjson does not know). */

@@ -1,8 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { HTTPException } from "hono/http-exception";
 import type { CookieOptions } from "hono/utils/cookie";
 import { signSessionId, verifySessionCookie } from "./cookie.js";
-import { misuse } from "./errors.js";
+import { misuse, PersistError } from "./errors.js";
 import { acquire, flush, release } from "./internal/live.js";
 import { registry } from "./internal/registry.js";
 import { type Config, livesOf, type Scope, scopes } from "./internal/scope.js";
@@ -79,12 +80,22 @@ function resolve(options: PersistSessionOptions): Config {
     throw misuse('option `cookie.sameSite` "None" needs a Secure cookie');
   }
   const store = options.store ?? new FileStore();
+  const lock = options.lock === true ? {} : options.lock || undefined;
+  if (lock !== undefined) {
+    if (typeof store.lock !== "function") {
+      throw misuse(
+        "option `lock` needs a store that can lock (`FileStore`, or a store with `lock()`)",
+      );
+    }
+    positive("lock.timeout", lock.timeout ?? 5);
+  }
   return {
     secrets,
     store,
     idleTimeout,
     maxAge,
     maxBytes,
+    lock: lock && (lock.timeout ?? 5),
     cookie: {
       path,
       sameSite,
@@ -114,7 +125,7 @@ async function preload(scope: Scope): Promise<void> {
       if (value === undefined) return;
       const verified = verifySessionCookie(value, config.secrets);
       // Strict mode: a validly signed id with nothing stored is not adopted either.
-      const live = verified && (await acquire(config, info, verified.id));
+      const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
       if (!live) {
         scope.expire.add(info.key);
         return;
@@ -124,6 +135,14 @@ async function preload(scope: Scope): Promise<void> {
       if (verified.rotated) scope.issue.add(live);
     }),
   );
+}
+
+/** A lock that did not come in time answers 503, which says "try again", not 500. */
+function unavailable(error: unknown): never {
+  if (error instanceof PersistError && error.code === "LOCK_TIMEOUT") {
+    throw new HTTPException(503, { message: error.message, cause: error });
+  }
+  throw error;
 }
 
 /** Waits for every promise, then throws the first failure: no work is left running behind an error. */

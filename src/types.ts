@@ -18,6 +18,12 @@ export interface Store {
   delete(id: string): Promise<void>;
   /** Moves an unreadable entry out of the way, keeping it for inspection. Falls back to `delete`. */
   quarantine?(id: string, reason: string): Promise<void>;
+  /**
+   * Locks `id` against other processes (or servers) until the returned function is called;
+   * rejects with `PersistError` `LOCK_TIMEOUT` after `timeout` seconds. Needed by
+   * `persistSession({ lock: true })`.
+   */
+  lock?(id: string, timeout: number): Promise<() => void | Promise<void>>;
   /** Removes expired entries and returns how many; stores whose backend expires entries by itself leave it out. */
   sweep?(): Promise<number>;
   /** Stops background work (sweep timers, connections). */
@@ -77,6 +83,13 @@ export interface PersistSessionOptions {
   maxBytes?: number;
   /** Cookie attributes. */
   cookie?: PersistCookieOptions;
+  /**
+   * Lock each browser's state from load to save, across processes sharing the store, so that
+   * concurrent requests served by different processes never lose an update. A request that
+   * waits longer than `timeout` seconds answers 503. Needs a store with `lock` (`FileStore`).
+   * @default false ({ timeout: 5 } when true)
+   */
+  lock?: boolean | { timeout?: number };
   /**
    * Receives warnings (quarantined state) and errors of writes made outside a request.
    * @default console

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -149,16 +150,20 @@ describe("FileStore", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  test("sweep() removes temporary files a crash left, once older than a minute", async () => {
+  test("sweep() removes temporary files of dead writers at once, of live ones after a minute", async () => {
     const store = new FileStore({ dir, sweepInterval: 0 });
-    const temp = join(dir, `.${v4()}.0a0b0c0d0e0f.tmp`);
-    writeFileSync(temp, "partial");
-    // Younger: it may be another process's write in progress.
-    expect(await store.sweep()).toBe(0);
-    vi.useFakeTimers({ toFake: ["Date"] });
-    vi.setSystemTime(statSync(temp).ctimeMs + 61_000);
+    const dead = spawnSync("true").pid;
+    const crashed = join(dir, `.${v4()}.${dead}.0a0b0c0d0e0f.tmp`);
+    const inFlight = join(dir, `.${v4()}.${process.pid}.0a0b0c0d0e0f.tmp`);
+    writeFileSync(crashed, "partial");
+    writeFileSync(inFlight, "partial");
     expect(await store.sweep()).toBe(1);
-    expect(existsSync(temp)).toBe(false);
+    expect(existsSync(crashed)).toBe(false);
+    expect(existsSync(inFlight)).toBe(true);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(statSync(inFlight).ctimeMs + 61_000);
+    expect(await store.sweep()).toBe(1);
+    expect(existsSync(inFlight)).toBe(false);
   });
 
   test("the first sweep runs at start", async () => {

@@ -40,6 +40,8 @@ export class Live {
   pending: { fields: Record<string, unknown>; migrated: boolean } | undefined;
   raw: object | undefined;
   proxy: object | undefined;
+  /** Releases the cross-process lock held on `id` (option `lock`). */
+  unlock: (() => void | Promise<void>) | undefined;
   #scheduled = false;
   readonly tracker = new Tracker(() => this.#changed());
 
@@ -95,7 +97,7 @@ export async function acquire(
   let live = config.lives.get(cacheKey);
   if (!live) {
     live = new Live(config, info, id);
-    live.ready = load(live);
+    live.ready = lockAndLoad(live);
     config.lives.set(cacheKey, live);
   }
   live.refs++;
@@ -106,6 +108,21 @@ export async function acquire(
     if (!found || live.detached) release(live);
   }
   return found && !live.detached ? live : undefined;
+}
+
+/** Takes the state's lock (option `lock`), then loads it; the lock goes with a state not found. */
+async function lockAndLoad(live: Live): Promise<boolean> {
+  const { config } = live;
+  if (config.lock !== undefined && config.store.lock) {
+    live.unlock = await config.store.lock(live.id, config.lock);
+  }
+  let found = false;
+  try {
+    found = await load(live);
+    return found;
+  } finally {
+    if (!found) unlock(live);
+  }
 }
 
 async function load(live: Live): Promise<boolean> {
@@ -284,11 +301,24 @@ export function release(live: Live): void {
   else evict(live);
 }
 
-/** Drops `live` from the cache: when idle and clean, or at once once it is detached. */
+/** Drops `live` from the cache, and its lock: when idle and clean, or at once once it is detached. */
 function evict(live: Live): void {
-  if ((live.detached || live.refs === 0) && live.config.lives.get(live.cacheKey) === live) {
-    live.config.lives.delete(live.cacheKey);
-  }
+  if (!live.detached && live.refs > 0) return;
+  if (live.config.lives.get(live.cacheKey) === live) live.config.lives.delete(live.cacheKey);
+  unlock(live);
+}
+
+function unlock(live: Live): void {
+  const release = live.unlock;
+  live.unlock = undefined;
+  if (!release) return;
+  Promise.resolve()
+    .then(release)
+    .catch((error: unknown) =>
+      live.config.logger.error(
+        `[hono-persist] could not release the lock of "${live.info.key}" ${live.id}: ${String(error)}`,
+      ),
+    );
 }
 
 async function settled(live: Live): Promise<void> {
@@ -333,6 +363,9 @@ async function regenerate(live: Live): Promise<void> {
     await live.config.store.delete(oldId);
   } catch (error) {
     throw storeFailure(live, "delete", error);
+  } finally {
+    // The lock was on the old id; nobody else knows the new one yet.
+    unlock(live);
   }
 }
 

@@ -10,6 +10,8 @@ export interface Config {
   readonly idleTimeout: number;
   readonly maxAge: number;
   readonly maxBytes: number;
+  /** Seconds to wait for a state's cross-process lock; `undefined`: no locking. */
+  readonly lock: number | undefined;
   readonly cookie: Readonly<PersistCookieOptions> & {
     readonly path: string;
     readonly sameSite: "Strict" | "Lax" | "None";

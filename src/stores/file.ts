@@ -12,6 +12,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  type Stats,
   statSync,
   unlinkSync,
   writeSync,
@@ -21,6 +22,7 @@ import { join, resolve, sep } from "node:path";
 import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { Store } from "../types.js";
+import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
 
 /** Options of `FileStore`. */
 export interface FileStoreOptions {
@@ -42,8 +44,10 @@ export interface FileStoreOptions {
   fsync?: boolean;
 }
 
-// Temporary files younger than this may belong to a write in progress in another process.
+// Temporary files of a live process younger than this may be a write in progress.
 const TEMP_GRACE_MS = 60_000;
+// `.<id>.<pid>.<random>.tmp`: the pid tells whether the writer still runs.
+const TEMP_NAME = /^\.[0-9a-f-]{36}\.(\d+)\.[0-9a-f]+\.tmp$/;
 // Quarantined files are kept this long for inspection, then swept.
 const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
 const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = constants;
@@ -128,17 +132,9 @@ export class FileStore implements Store {
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
-    const temp = join(this.dir, `.${id}.${randomBytes(6).toString("hex")}.tmp`);
+    const temp = join(this.dir, `.${id}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
-      const fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      try {
-        writeSync(fd, data);
-        if (this.#fsync) fsyncSync(fd);
-        const now = Date.now();
-        futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
-      } finally {
-        closeSync(fd);
-      }
+      this.#write(temp, data, ttl);
       renameSync(temp, file);
     } catch (error) {
       try {
@@ -147,6 +143,26 @@ export class FileStore implements Store {
         // Never created, or already renamed.
       }
       throw failed("write", file, error);
+    }
+  }
+
+  #write(temp: string, data: string, ttl: number): void {
+    let fd: number;
+    try {
+      fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (error) {
+      // The directory was removed under us: make it again rather than fail until a restart.
+      if (code(error) !== "ENOENT") throw error;
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    }
+    try {
+      writeSync(fd, data);
+      if (this.#fsync) fsyncSync(fd);
+      const now = Date.now();
+      futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -172,18 +188,34 @@ export class FileStore implements Store {
     }
   }
 
-  /** Removes expired state, expired quarantined files and stale temporary files; returns how many. */
+  /**
+   * An exclusive lock on `id` across the processes sharing this directory (one host), held
+   * from load to save when `persistSession({ lock: true })`.
+   */
+  async lock(id: string, timeout: number): Promise<() => void> {
+    const file = `${this.#path(id)}.lock`;
+    try {
+      return await lockFile(file, timeout);
+    } catch (error) {
+      if (code(error) !== "ENOENT") throw error;
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      return lockFile(file, timeout);
+    }
+  }
+
+  /**
+   * Removes expired state, expired quarantined files, temporary files of writers that are
+   * gone (a crash) and locks left by dead holders; returns how many.
+   */
   async sweep(): Promise<number> {
     const now = Date.now();
     let removed = 0;
     for await (const entry of await opendir(this.dir)) {
-      const { name } = entry;
-      const temp = name.startsWith(".") && name.endsWith(".tmp");
-      if (!temp && !name.endsWith(".corrupt") && !isSessionId(name)) continue;
-      const file = join(this.dir, name);
+      const expired = this.#expired(entry.name, now);
+      if (expired === undefined) continue;
+      const file = join(this.dir, entry.name);
       try {
-        const stat = lstatSync(file);
-        if (temp ? stat.ctimeMs > now - TEMP_GRACE_MS : stat.mtimeMs > now) continue;
+        if (!expired(lstatSync(file))) continue;
         unlinkSync(file);
         removed++;
       } catch (error) {
@@ -191,6 +223,18 @@ export class FileStore implements Store {
       }
     }
     return removed;
+  }
+
+  /** How to tell whether the file `name` is due for removal, or `undefined` for files not ours. */
+  #expired(name: string, now: number): ((stat: Stats) => boolean) | undefined {
+    if (isSessionId(name) || name.endsWith(".corrupt")) return (stat) => stat.mtimeMs <= now;
+    const temp = TEMP_NAME.exec(name);
+    if (temp) return (stat) => !isRunning(Number(temp[1])) || stat.ctimeMs < now - TEMP_GRACE_MS;
+    if (name.endsWith(".lock") || name.endsWith(".stale")) {
+      // Holders refresh their lock every few seconds; one this old has no holder.
+      return (stat) => stat.mtimeMs < now - 6 * LOCK_STALE_MS;
+    }
+    return undefined;
   }
 
   async close(): Promise<void> {
