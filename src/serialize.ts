@@ -8,6 +8,8 @@ import { PersistError } from "./errors.js";
  */
 const FORMAT = 1;
 
+const PROTO_KEY = /"__proto__"\s*:/;
+
 export interface Envelope {
   version: number;
   /** When this browser's state was first stored (ms since the epoch): the absolute lifetime counts from here. */
@@ -75,6 +77,8 @@ function check(
   } else if (value instanceof Set) {
     for (const item of value) check(item, `${path} item`, classes, seen);
   } else if (proto === Object.prototype || proto === null || classes.has(proto as object)) {
+    // Stored, it would be refused as a pollution payload on the next load.
+    if (Object.hasOwn(value, "__proto__")) throw unserializable(path, "an own `__proto__` key");
     for (const [name, item] of Object.entries(value)) check(item, `${path}.${name}`, classes, seen);
   } else if (!isBuiltIn(value)) {
     const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
@@ -102,6 +106,9 @@ export function encodeEnvelope(key: string, envelope: Envelope): string {
 
 /** Reads an envelope; throws `INVALID_STATE` with the reason when it is not one of `key`'s. */
 export function decodeEnvelope(key: string, data: string): Envelope {
+  // JSON.parse makes `__proto__` an own key; superjson or a later copy could turn it into a
+  // prototype. Only a key is followed by a colon (in a string value the quote is escaped).
+  if (PROTO_KEY.test(data)) throw invalid("has a `__proto__` key (a prototype-pollution payload)");
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);

@@ -66,6 +66,11 @@ describe("state round-trip", () => {
       { cache: new WeakMap() },
       "field `cache` holds an instance of `WeakMap`, which would come back as a plain object: add the class to @persist's `classes` option",
     ],
+    [
+      "an own __proto__ key",
+      { form: JSON.parse('{"__proto__":{"admin":true}}') },
+      "field `form` holds an own `__proto__` key",
+    ],
   ])("%s is refused with UNSERIALIZABLE, naming the field", (_, instance, message) => {
     expect(() => encodeState(json, instance, new Set(), new Set())).toThrow(
       new PersistError("UNSERIALIZABLE", message),

@@ -6,6 +6,9 @@ import type { Persisted } from "../types.js";
 import type { Class, ClassInfo } from "./registry.js";
 import { type Config, type Scope, scopes } from "./scope.js";
 
+// Stored keys that would reach the prototype or replace the instance's constructor.
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
 /** Proxy of a root instance → its Live. */
 const livesByProxy = new WeakMap<object, Live>();
 
@@ -222,7 +225,7 @@ function materialize(live: Live, args: unknown[], newTarget: Class): object {
   if (live.pending) {
     // Into a constructed instance, so fields the class gained since get their defaults.
     for (const [name, value] of Object.entries(live.pending.fields)) {
-      if (name !== "__proto__" && !live.info.exclude.has(name)) Reflect.set(raw, name, value);
+      if (!UNSAFE_KEYS.has(name) && !live.info.exclude.has(name)) Reflect.set(raw, name, value);
     }
     if (live.pending.migrated) live.dirty = true;
     live.pending = undefined;

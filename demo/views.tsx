@@ -1,0 +1,336 @@
+import type { StateFacts } from "./debug.js";
+import { FILTER_MAX_LENGTH, type Prefs, THEMES } from "./prefs.js";
+import type { Activity, AppState } from "./state.js";
+
+const ACTIVITY_SHOWN = 10;
+
+export interface PageProps {
+  counter: AppState;
+  prefs: Prefs;
+  facts: StateFacts[];
+  /** Which store holds the state, in words. */
+  store: string;
+  /** One clock for the whole page, so relative times agree with each other. */
+  now: Date;
+}
+
+export function Page({ counter, prefs, facts, store, now }: PageProps) {
+  return (
+    <html lang="en" data-theme={prefs.theme}>
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>hono-persist dashboard</title>
+        <link rel="stylesheet" href="/style.css" />
+      </head>
+      <body>
+        <header class="masthead">
+          <h1>
+            hono-persist <span class="muted">dashboard</span>
+          </h1>
+          <p class="muted">
+            Each panel is a persisted class, one state per browser. Reload, close the browser,
+            restart the server: it stays.
+          </p>
+        </header>
+        <main class="grid">
+          <CounterCard counter={counter} />
+          <ActivityCard activity={counter.activity} now={now} />
+          <PrefsCard prefs={prefs} />
+          <DebugCard facts={facts} store={store} now={now} />
+        </main>
+      </body>
+    </html>
+  );
+}
+
+function CounterCard({ counter }: { counter: AppState }) {
+  return (
+    <section class="card" id="counter" aria-labelledby="counter-title">
+      <h2 id="counter-title">Counter</h2>
+      <div class="count" id="count">
+        {counter.count}
+      </div>
+      <div class="row">
+        <form method="post" action="/decrement">
+          <button type="submit">
+            <span aria-hidden="true">−</span> Decrement
+          </button>
+        </form>
+        <form method="post" action="/increment">
+          <button class="primary" type="submit">
+            <span aria-hidden="true">+</span> Increment
+          </button>
+        </form>
+      </div>
+      <form method="post" action="/clear" class="separated">
+        <button class="danger" type="submit">
+          Clear cookie and state file
+        </button>
+      </form>
+      <p class="hint">
+        Deletes this browser's <code>app-state</code> file and expires its cookie. The next action
+        starts over under a new UUID.
+      </p>
+    </section>
+  );
+}
+
+function ActivityCard({ activity, now }: { activity: Activity[]; now: Date }) {
+  const recent = activity.slice(-ACTIVITY_SHOWN).reverse();
+  return (
+    <section class="card" id="activity" aria-labelledby="activity-title">
+      <h2 id="activity-title">Activity</h2>
+      <Sparkline values={activity.map((entry) => entry.count)} />
+      {recent.length === 0 ? (
+        <p class="empty">No actions yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Action</th>
+              <th scope="col" class="num">
+                Count
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {recent.map((entry) => (
+              <tr>
+                <td>
+                  <Time date={entry.at} now={now} />
+                </td>
+                <td>{entry.action}</td>
+                <td class="num">{entry.count}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** The count after each action, scaled to fit; no axes, the caption gives the range. */
+export function Sparkline({ values }: { values: number[] }) {
+  if (values.length < 2) {
+    return <p class="sparkline empty">The count's sparkline appears after two actions.</p>;
+  }
+  const width = 300;
+  const height = 60;
+  const pad = 5;
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const x = (index: number) => (index / (values.length - 1)) * width;
+  const y = (value: number) =>
+    high === low ? height / 2 : pad + ((high - value) / (high - low)) * (height - 2 * pad);
+  const points = values
+    .map((value, index) => `${x(index).toFixed(1)},${y(value).toFixed(1)}`)
+    .join(" ");
+  const summary = `count over the last ${values.length} actions: low ${low}, high ${high}, now ${values.at(-1)}`;
+  return (
+    <figure class="sparkline">
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={summary}
+      >
+        <polygon class="area" points={`0,${height} ${points} ${width},${height}`} />
+        <polyline class="line" points={points} vector-effect="non-scaling-stroke" />
+      </svg>
+      <figcaption class="muted">
+        last {values.length} actions · low {low} · high {high}
+      </figcaption>
+    </figure>
+  );
+}
+
+function PrefsCard({ prefs }: { prefs: Prefs }) {
+  const pinned = [...prefs.pinned];
+  const visible = prefs.visible;
+  return (
+    <section class="card" id="preferences" aria-labelledby="preferences-title">
+      <h2 id="preferences-title">Preferences</h2>
+      <form method="post" action="/prefs/theme" class="row">
+        <span class="label" id="theme-label">
+          Theme
+        </span>
+        <div class="segmented" role="group" aria-labelledby="theme-label">
+          {THEMES.map((theme) => (
+            <button type="submit" name="theme" value={theme} aria-pressed={prefs.theme === theme}>
+              {theme === "light" ? "Light" : "Dark"}
+            </button>
+          ))}
+        </div>
+      </form>
+      <form method="post" action="/prefs/filter" class="row" role="search">
+        <label class="label" for="filter">
+          Filter
+        </label>
+        <input
+          id="filter"
+          name="filter"
+          type="search"
+          value={prefs.filter}
+          maxlength={FILTER_MAX_LENGTH}
+          placeholder="e.g. pay"
+        />
+        <button type="submit">Apply</button>
+      </form>
+
+      <h3>Pinned</h3>
+      {pinned.length === 0 ? (
+        <p class="empty">Nothing pinned yet.</p>
+      ) : (
+        <ul class="chips" id="pinned">
+          {pinned.map((item) => (
+            <li>
+              <span>{item}</span>
+              <PinForm item={item} pinned={true} compact={true} />
+            </li>
+          ))}
+        </ul>
+      )}
+
+      <h3>
+        Services{" "}
+        {prefs.filter && <span class="muted">matching “{prefs.filter}”</span>}
+      </h3>
+      {visible.length === 0 ? (
+        <p class="empty">No service matches.</p>
+      ) : (
+        <ul class="items" id="items">
+          {visible.map((item) => (
+            <li>
+              <span>{item}</span>
+              <PinForm item={item} pinned={prefs.pinned.has(item)} compact={false} />
+            </li>
+          ))}
+        </ul>
+      )}
+      <form method="post" action="/prefs/clear" class="separated">
+        <button type="submit">Reset preferences</button>
+      </form>
+    </section>
+  );
+}
+
+function PinForm({ item, pinned, compact }: { item: string; pinned: boolean; compact: boolean }) {
+  const verb = pinned ? "Unpin" : "Pin";
+  return (
+    <form method="post" action={pinned ? "/prefs/unpin" : "/prefs/pin"}>
+      <input type="hidden" name="item" value={item} />
+      <button type="submit" class={compact ? "chip-button" : "small"} aria-label={`${verb} ${item}`}>
+        {compact ? "×" : verb}
+      </button>
+    </form>
+  );
+}
+
+function DebugCard({ facts, store, now }: { facts: StateFacts[]; store: string; now: Date }) {
+  return (
+    <section class="card wide" id="debug" aria-labelledby="debug-title">
+      <h2 id="debug-title">Debug</h2>
+      <p class="muted">
+        One cookie and one stored state per key. Store: <code>{store}</code>
+      </p>
+      <div class="keys">
+        {facts.map((fact) => (
+          <KeyFacts fact={fact} now={now} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function KeyFacts({ fact, now }: { fact: StateFacts; now: Date }) {
+  const { key } = fact;
+  const cookie = cookieStatus(fact);
+  return (
+    <article class="key" id={`debug-${key}`}>
+      <h3>
+        <code>@persist("{key}")</code> <span class="muted">class {fact.className}</span>
+      </h3>
+      <dl>
+        <dt>Cookie name</dt>
+        <dd>
+          <code>{fact.cookieName}</code>
+        </dd>
+        <dt>UUID (file name)</dt>
+        <dd id={`uuid-${key}`} class="mono">
+          {fact.stored ? fact.id : "none yet: a state is stored at its first change"}
+        </dd>
+        <dt>State file</dt>
+        <dd id={`file-${key}`}>
+          {fact.file ? `${fact.file.size.toLocaleString("en")} bytes` : "none"}
+        </dd>
+        <dt>Last saved</dt>
+        <dd id={`saved-${key}`}>{fact.savedAt ? <Time date={fact.savedAt} now={now} /> : "never"}</dd>
+        {fact.file && (
+          <>
+            <dt>Expires</dt>
+            <dd>
+              <Time date={fact.file.expires} now={now} />
+            </dd>
+          </>
+        )}
+        <dt>State</dt>
+        <dd id={`status-${key}`}>
+          {fact.stored
+            ? fact.restored
+              ? "restored from the store"
+              : "stored in this request"
+            : "fresh: nothing stored"}
+        </dd>
+        <dt>Cookie</dt>
+        <dd id={`cookie-${key}`}>
+          <span class={`badge ${cookie.badge}`}>{cookie.badge}</span> {cookie.text}
+        </dd>
+      </dl>
+    </article>
+  );
+}
+
+function cookieStatus(fact: StateFacts): { badge: string; text: string } {
+  const last = fact.lastResponse;
+  if (last?.cookie === "issued") return { badge: "issued", text: `by the response to ${last.action}` };
+  if (last?.cookie === "expired")
+    return { badge: "expired", text: `by the response to ${last.action}` };
+  if (fact.sent && fact.stored) return { badge: "restored", text: "sent by the browser, verified" };
+  if (fact.sent) {
+    return {
+      badge: "rejected",
+      text: "bad signature or nothing stored under its id: expired in this response",
+    };
+  }
+  if (fact.stored) return { badge: "issued", text: "in this response" };
+  return { badge: "none", text: "none until the state first changes" };
+}
+
+/** A relative time, with the exact UTC time on hover. */
+function Time({ date, now }: { date: Date; now: Date }) {
+  const exact = `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  return (
+    <time datetime={date.toISOString()} title={exact}>
+      {relative(date, now)}
+    </time>
+  );
+}
+
+function relative(date: Date, now: Date): string {
+  const seconds = Math.round((date.getTime() - now.getTime()) / 1000);
+  const size = Math.abs(seconds);
+  if (size < 5) return "just now";
+  const [amount, unit] =
+    size < 60
+      ? [size, "s"]
+      : size < 3600
+        ? [Math.round(size / 60), "min"]
+        : size < 86_400
+          ? [Math.round(size / 3600), "h"]
+          : [Math.round(size / 86_400), "day"];
+  const label = unit === "day" && amount !== 1 ? `${amount} days` : `${amount} ${unit}`;
+  return seconds < 0 ? `${label} ago` : `in ${label}`;
+}
