@@ -5,7 +5,7 @@ import type { CookieOptions } from "hono/utils/cookie";
 import { signSessionId, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
 import { acquire, flush, release } from "./internal/live.js";
-import { registry } from "./internal/registry.js";
+import { type ClassInfo, registry } from "./internal/registry.js";
 import { type Config, livesOf, type Scope, scopes } from "./internal/scope.js";
 import { FileStore } from "./stores/file.js";
 import type { PersistSessionOptions } from "./types.js";
@@ -29,12 +29,21 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       lives: new Map(),
       issue: new Set(),
       expire: new Set(),
+      changed: new Set(),
+      closed: false,
     };
     try {
       await preload(scope);
       await scopes.run(scope, next);
       await settleAll([...scope.held].map(flush));
+      // A change of this request carried by another request's failed write fails this one too.
+      for (const live of scope.changed) if (live.failure) throw live.failure;
+    } catch (error) {
+      // Hono moves these headers onto the error response: a state that was stored keeps its cookie.
+      writeCookies(scope);
+      throw error;
     } finally {
+      scope.closed = true;
       for (const live of scope.held) release(live);
     }
     writeCookies(scope);
@@ -119,22 +128,31 @@ async function preload(scope: Scope): Promise<void> {
   const { c, config } = scope;
   const cookies = getCookie(c);
   const prefix = config.cookie.hostPrefix ? "__Host-" : "";
-  await settleAll(
-    [...registry.values()].map(async (info) => {
-      const value = cookies[prefix + info.key];
-      if (value === undefined) return;
-      const verified = verifySessionCookie(value, config.secrets);
-      // Strict mode: a validly signed id with nothing stored is not adopted either.
-      const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
-      if (!live) {
-        scope.expire.add(info.key);
-        return;
-      }
-      scope.held.add(live);
-      scope.lives.set(info.key, live);
-      if (verified.rotated) scope.issue.add(live);
-    }),
-  );
+  const load = async (info: ClassInfo) => {
+    const name = prefix + info.key;
+    // Own properties only: a key such as "constructor" must not read Object.prototype.
+    const value = Object.hasOwn(cookies, name) ? cookies[name] : undefined;
+    if (typeof value !== "string") return;
+    const verified = verifySessionCookie(value, config.secrets);
+    // Strict mode: a validly signed id with nothing stored is not adopted either.
+    const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
+    if (!live) {
+      scope.expire.add(info.key);
+      return;
+    }
+    scope.held.add(live);
+    scope.lives.set(info.key, live);
+    if (verified.rotated) scope.issue.add(live);
+  };
+  const classes = [...registry.values()];
+  if (config.lock === undefined) {
+    await settleAll(classes.map(load));
+    return;
+  }
+  // One at a time in key order: two processes locking two keys of one browser in opposite
+  // orders would wait on each other until the timeout.
+  classes.sort((a, b) => (a.key < b.key ? -1 : 1));
+  for (const info of classes) await load(info);
 }
 
 /** A lock that did not come in time answers 503, which says "try again", not 500. */
@@ -157,7 +175,10 @@ function writeCookies(scope: Scope): void {
   const issued = new Set<string>();
   for (const live of scope.issue) {
     if (live.detached || live.saved === undefined) continue;
-    const lifetime = Math.ceil((live.created + config.maxAge * 1000 - Date.now()) / 1000);
+    const lifetime = Math.min(
+      config.maxAge,
+      Math.ceil((live.created + config.maxAge * 1000 - Date.now()) / 1000),
+    );
     setCookie(c, live.info.key, signSessionId(live.id, config.secrets[0] as string), {
       ...attributes(c, config),
       maxAge: Math.max(0, lifetime),

@@ -1,5 +1,6 @@
 import type { SuperJSON } from "superjson";
 import { PersistError } from "./errors.js";
+import { toRaw } from "./tracking.js";
 
 /**
  * The only module that knows the stored format: a JSON envelope that names the key and the
@@ -66,20 +67,32 @@ function check(
   seen.add(value);
   const proto: unknown = Object.getPrototypeOf(value);
   if (Array.isArray(value)) {
-    value.forEach((item, index) => {
-      check(item, `${path}[${index}]`, classes, seen);
-    });
-  } else if (value instanceof Map) {
-    for (const [key, item] of value) {
-      check(key, `${path} key`, classes, seen);
-      check(item, `${path}.get(${typeof key === "object" ? "…" : String(key)})`, classes, seen);
+    for (let index = 0; index < value.length; index++) {
+      if (!(index in value)) continue;
+      check(unwrap(value, index, value[index]), `${path}[${index}]`, classes, seen);
     }
-  } else if (value instanceof Set) {
-    for (const item of value) check(item, `${path} item`, classes, seen);
+  } else if (value instanceof Map || value instanceof Set) {
+    if (proto !== Map.prototype && proto !== Set.prototype) {
+      throw unserializable(
+        path,
+        "a subclass of Map or Set, which would come back without its entries",
+      );
+    }
+    if (value instanceof Map) {
+      for (const [key, item] of value) {
+        check(key, `${path} key`, classes, seen);
+        check(item, `${path}.get(${typeof key === "object" ? "…" : String(key)})`, classes, seen);
+      }
+    } else {
+      for (const item of value) check(item, `${path} item`, classes, seen);
+    }
   } else if (proto === Object.prototype || proto === null || classes.has(proto as object)) {
     // Stored, it would be refused as a pollution payload on the next load.
     if (Object.hasOwn(value, "__proto__")) throw unserializable(path, "an own `__proto__` key");
-    for (const [name, item] of Object.entries(value)) check(item, `${path}.${name}`, classes, seen);
+    const record = value as Record<string, unknown>;
+    for (const name of Object.keys(record)) {
+      check(unwrap(record, name, record[name]), `${path}.${name}`, classes, seen);
+    }
   } else if (!isBuiltIn(value)) {
     const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
     throw unserializable(
@@ -87,6 +100,16 @@ function check(
       `an instance of \`${name}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
     );
   }
+}
+
+/**
+ * The raw object for a tracking Proxy stored inside the state (assigned from another part of
+ * it), written back in place: superjson must see one object, not a Proxy and its target.
+ */
+function unwrap(container: object, key: PropertyKey, value: unknown): unknown {
+  const raw = toRaw(value);
+  if (raw !== value && !Reflect.set(container, key, raw)) return value;
+  return raw;
 }
 
 function unserializable(path: string, what: string): PersistError {

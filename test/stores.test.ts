@@ -166,6 +166,24 @@ describe("FileStore", () => {
     expect(existsSync(inFlight)).toBe(false);
   });
 
+  test("sweep() goes on past an entry it cannot remove, then reports it", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const blocker = join(dir, `${v4()}.1.corrupt`);
+    mkdirSync(join(dir, "sub"));
+    writeFileSync(join(dir, "sub", "x"), "");
+    // A directory named like a quarantined file is skipped, not a reason to stop.
+    mkdirSync(blocker);
+    utimesSync(blocker, new Date(0), new Date(0));
+    const expired = Array.from({ length: 3 }, () => join(dir, v4()));
+    for (const file of expired) {
+      writeFileSync(file, "{}");
+      utimesSync(file, new Date(0), new Date(0));
+    }
+    expect(await store.sweep()).toBe(3);
+    expect(expired.filter((file) => existsSync(file))).toEqual([]);
+    expect(existsSync(blocker)).toBe(true);
+  });
+
   test("the first sweep runs at start", async () => {
     const expired = join(dir, v4());
     writeFileSync(expired, "{}");

@@ -45,6 +45,14 @@ export class Live {
   proxy: object | undefined;
   /** Releases the cross-process lock held on `id` (option `lock`). */
   unlock: (() => void | Promise<void>) | undefined;
+  /** Cleared, and its entry not yet deleted: stays cached so that no request reloads it meanwhile. */
+  tombstone = false;
+  /** Evicted from the cache: a later change must not overwrite a newer instance's state. */
+  retired = false;
+  /** Serializing: what superjson reads through a nested Proxy is not a change. */
+  serializing = false;
+  /** Regenerations of this state run one at a time. */
+  regenerating: Promise<void> = Promise.resolve();
   #scheduled = false;
   readonly tracker = new Tracker(() => this.#changed());
 
@@ -59,7 +67,10 @@ export class Live {
   }
 
   #changed(): void {
+    if (this.serializing) return;
     this.dirty = true;
+    // The request that made the change answers for it, even if another request's write carries it.
+    scopes.getStore()?.changed.add(this);
     // Inside a request the middleware flushes before responding; outside one (a timer, a
     // promise that settles late) nobody will, so write on the next turn of the event loop.
     if (this.refs === 0) this.scheduleFlush();
@@ -68,17 +79,41 @@ export class Live {
   scheduleFlush(): void {
     if (this.detached || this.#scheduled) return;
     this.#scheduled = true;
-    if (!this.config.lives.has(this.cacheKey)) this.config.lives.set(this.cacheKey, this);
     setImmediate(() => {
       this.#scheduled = false;
-      flush(this)
-        .catch((error: unknown) =>
-          this.config.logger.error(`[hono-persist] background write failed: ${String(error)}`),
-        )
-        .finally(() => {
-          if (this.refs === 0 && !this.dirty) evict(this);
-        });
+      void this.#flushInBackground();
     });
+  }
+
+  async #flushInBackground(): Promise<void> {
+    const { lives, logger, store } = this.config;
+    const dropped = (why: string) => {
+      this.dirty = false;
+      logger.error(
+        `[hono-persist] a change to "${this.info.key}" ${this.id} made after its request ended was not saved: ${why}`,
+      );
+    };
+    try {
+      const cached = lives.get(this.cacheKey);
+      if (cached && cached !== this) return dropped("a newer request holds this state");
+      if (this.retired) {
+        // Cleared or expired since: writing would bring it back.
+        if (
+          this.saved !== undefined &&
+          (await store.get(this.id, this.config.idleTimeout)) === undefined
+        ) {
+          return dropped("the state was cleared or has expired");
+        }
+        if (lives.has(this.cacheKey)) return dropped("a newer request holds this state");
+        this.retired = false;
+        lives.set(this.cacheKey, this);
+      }
+      await flush(this);
+    } catch (error) {
+      logger.error(`[hono-persist] background write failed: ${String(error)}`);
+    } finally {
+      if (this.refs === 0 && !this.dirty) evict(this);
+    }
   }
 }
 
@@ -157,7 +192,8 @@ async function load(live: Live): Promise<boolean> {
       fields = upgraded;
       migrated = true;
     }
-    live.created = envelope.created;
+    // A clock stepped back (or another host's) must not make the lifetime outlast `maxAge`.
+    live.created = Math.min(envelope.created, Date.now());
     live.saved = envelope.state;
     live.savedAt = envelope.saved;
     live.pending = { fields, migrated };
@@ -168,7 +204,11 @@ async function load(live: Live): Promise<boolean> {
       throw storeFailure(live, "read", error);
     }
     config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
-    await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
+    try {
+      await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
+    } catch (failure) {
+      throw storeFailure(live, "quarantine", failure);
+    }
     return false;
   }
 }
@@ -201,9 +241,9 @@ function migrateFields(
 /** The instance of `info` for the current request: its live one, or a fresh one. */
 export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class): object {
   const scope = scopes.getStore();
-  if (!scope) {
+  if (!scope || scope.closed) {
     throw misuse(
-      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware`,
+      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware${scope ? ", not after the request has ended (in a timer or a stream)" : ""}`,
     );
   }
   const current = scope.lives.get(info.key);
@@ -253,7 +293,13 @@ export async function flush(live: Live): Promise<void> {
     live.dirty = false;
     if (!live.raw) continue;
     try {
-      const state = encodeState(info.json, live.raw, info.exclude, info.classes);
+      let state: string;
+      live.serializing = true;
+      try {
+        state = encodeState(info.json, live.raw, info.exclude, info.classes);
+      } finally {
+        live.serializing = false;
+      }
       if (state === live.saved) continue;
       const now = Date.now();
       const data = encodeEnvelope(info.key, {
@@ -273,8 +319,10 @@ export async function flush(live: Live): Promise<void> {
         1,
         Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
       );
-      live.writing = config.store.set(live.id, data, ttl).then(
+      const id = live.id;
+      live.writing = config.store.set(id, data, ttl).then(
         () => {
+          if (live.id !== id) return;
           live.saved = state;
           live.savedAt = now;
         },
@@ -304,10 +352,14 @@ export function release(live: Live): void {
   else evict(live);
 }
 
-/** Drops `live` from the cache, and its lock: when idle and clean, or at once once it is detached. */
+/**
+ * Drops `live` from the cache, and its lock: when idle and clean, or at once once it is
+ * detached, except while it stands as a tombstone for an entry being deleted.
+ */
 function evict(live: Live): void {
-  if (!live.detached && live.refs > 0) return;
+  if ((!live.detached && live.refs > 0) || live.tombstone) return;
   if (live.config.lives.get(live.cacheKey) === live) live.config.lives.delete(live.cacheKey);
+  if (!live.detached) live.retired = true;
   unlock(live);
 }
 
@@ -328,47 +380,81 @@ async function settled(live: Live): Promise<void> {
   while (live.writing) await live.writing.catch(() => undefined);
 }
 
-async function clear(live: Live): Promise<void> {
+/** The current request's scope, unless it has ended (a timer that inherited it). */
+function openScope(): Scope | undefined {
   const scope = scopes.getStore();
+  return scope && !scope.closed ? scope : undefined;
+}
+
+async function clear(live: Live): Promise<void> {
+  const scope = openScope();
   live.detached = true;
-  evict(live);
+  live.tombstone = true;
   if (scope) {
     if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
     scope.issue.delete(live);
     scope.expire.add(live.info.key);
   }
-  await settled(live);
-  if (live.saved === undefined) return;
-  live.saved = undefined;
   try {
+    await settled(live);
+    if (live.saved === undefined) return;
+    live.saved = undefined;
     await live.config.store.delete(live.id);
   } catch (error) {
     throw storeFailure(live, "delete", error);
+  } finally {
+    live.tombstone = false;
+    evict(live);
   }
 }
 
-async function regenerate(live: Live): Promise<void> {
-  const scope: Scope | undefined = scopes.getStore();
-  if (!scope) throw misuse("`regenerate()` issues a cookie, so it must run inside a request");
-  if (live.detached) return;
+function regenerate(live: Live): Promise<void> {
+  const scope = openScope();
+  if (!scope) {
+    return Promise.reject(
+      misuse("`regenerate()` issues a cookie, so it must run inside a request"),
+    );
+  }
+  const run = live.regenerating.then(() => regenerateNow(live, scope));
+  live.regenerating = run.catch(() => undefined);
+  return run;
+}
+
+async function regenerateNow(live: Live, scope: Scope): Promise<void> {
+  const { config, info } = live;
   await settled(live);
+  if (live.detached) return;
   const oldId = live.id;
   const stored = live.saved !== undefined;
-  live.config.lives.delete(live.cacheKey);
-  live.id = uuidv4();
-  live.config.lives.set(live.cacheKey, live);
+  const newId = uuidv4();
+  // Uncontended (nobody knows the id yet), but the lock must cover it before a cookie does.
+  const newUnlock =
+    config.lock !== undefined && config.store.lock
+      ? await config.store.lock(newId, config.lock)
+      : undefined;
+  // The old entry stays unloadable until it is deleted: a request with the old (perhaps
+  // fixated) cookie finds a tombstone and starts fresh.
+  const tombstone = new Live(config, info, oldId);
+  tombstone.detached = true;
+  tombstone.tombstone = true;
+  tombstone.ready = Promise.resolve(true);
+  tombstone.unlock = live.unlock;
+  config.lives.set(tombstone.cacheKey, tombstone);
+  live.id = newId;
+  live.unlock = newUnlock;
+  config.lives.set(live.cacheKey, live);
   scope.issue.add(live);
-  if (!stored) return;
-  live.saved = undefined;
-  live.dirty = true;
-  await flush(live);
   try {
-    await live.config.store.delete(oldId);
+    if (!stored) return;
+    live.saved = undefined;
+    live.dirty = true;
+    await flush(live);
+    await config.store.delete(oldId);
   } catch (error) {
     throw storeFailure(live, "delete", error);
   } finally {
-    // The lock was on the old id; nobody else knows the new one yet.
-    unlock(live);
+    tombstone.tombstone = false;
+    evict(tombstone);
   }
 }
 

@@ -15,7 +15,7 @@ import {
   type Stats,
   statSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from "node:fs";
 import { opendir } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
@@ -50,7 +50,7 @@ const TEMP_GRACE_MS = 60_000;
 const TEMP_NAME = /^\.[0-9a-f-]{36}\.(\d+)\.[0-9a-f]+\.tmp$/;
 // Quarantined files are kept this long for inspection, then swept.
 const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
-const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = constants;
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 
 /**
  * One file per session, named by its UUIDv4, mode 0600 in a directory of mode 0700.
@@ -91,7 +91,7 @@ export class FileStore implements Store {
     }
     if (sweepInterval > 0) {
       // The first sweep also removes temporary files that a crashed process left behind.
-      const sweep = () => void this.sweep().catch(() => undefined);
+      const sweep = () => void this.sweep().catch((error: unknown) => console.warn(String(error)));
       setImmediate(sweep).unref();
       this.#timer = setInterval(sweep, sweepInterval * 1000).unref();
     }
@@ -102,7 +102,8 @@ export class FileStore implements Store {
     let fd: number;
     try {
       // O_NOFOLLOW: a symlink planted in place of a state file is refused, not followed.
-      fd = openSync(file, O_RDONLY | O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO planted there would block the open (and the event loop) forever.
+      fd = openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } catch (error) {
       if (code(error) === "ENOENT") return undefined;
       if (code(error) === "ELOOP")
@@ -157,7 +158,7 @@ export class FileStore implements Store {
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     }
     try {
-      writeSync(fd, data);
+      writeFileSync(fd, data); // loops over short writes, unlike writeSync
       if (this.#fsync) fsyncSync(fd);
       const now = Date.now();
       futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
@@ -210,17 +211,27 @@ export class FileStore implements Store {
   async sweep(): Promise<number> {
     const now = Date.now();
     let removed = 0;
+    const failures: string[] = [];
     for await (const entry of await opendir(this.dir)) {
       const expired = this.#expired(entry.name, now);
       if (expired === undefined) continue;
       const file = join(this.dir, entry.name);
       try {
-        if (!expired(lstatSync(file))) continue;
+        const stat = lstatSync(file);
+        // Directories or devices by our names are not ours to remove.
+        if (!(stat.isFile() || stat.isSymbolicLink()) || !expired(stat)) continue;
         unlinkSync(file);
         removed++;
       } catch (error) {
-        if (code(error) !== "ENOENT") throw failed("sweep", file, error);
+        // One entry that cannot go must not stop the sweep of the others.
+        if (code(error) !== "ENOENT") failures.push(failed("remove", file, error).message);
       }
+    }
+    if (failures.length > 0) {
+      throw new PersistError(
+        "STORE_FAILED",
+        `sweep removed ${removed} files but not ${failures.length}, the first: ${failures[0]}`,
+      );
     }
     return removed;
   }

@@ -1,0 +1,306 @@
+// Races and edge cases of live instances (src/internal/live.ts), one test per bug found in
+// review: each failed before its fix.
+import { execSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Hono } from "hono";
+import { afterEach, beforeEach, expect, test, vi } from "vitest";
+import {
+  FileStore,
+  MemoryStore,
+  type Persisted,
+  type PersistSessionOptions,
+  persist,
+  persistInfo,
+  persistSession,
+  type Store,
+} from "../src/index.js";
+import { livesOf } from "../src/internal/scope.js";
+import { Browser, SECRET, tempDir } from "./helpers.js";
+
+@persist("race")
+class State {
+  count = 0;
+  secret = "";
+  patterns: RegExp[] = [/a/i];
+  rules: { re: RegExp }[] = [];
+  items: { name: string }[] = [{ name: "first" }];
+  selected: { item?: { name: string } } = {};
+}
+interface State extends Persisted {}
+
+@persist("constructor")
+class Odd {
+  n = 0;
+}
+
+let dir: string;
+let removeDir: () => void;
+let logged: string[];
+const logger = { warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) };
+
+beforeEach(() => {
+  ({ dir, remove: removeDir } = tempDir());
+  logged = [];
+});
+afterEach(() => {
+  vi.useRealTimers();
+  removeDir();
+});
+
+function appOver(store: Store, options: Partial<PersistSessionOptions> = {}) {
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
+  app.get("/", (c) => c.text(`${new State().count} ${new State().secret}`));
+  app.post("/init", (c) => {
+    const state = new State();
+    state.count = 100;
+    state.secret = "credit-card";
+    return c.text("ok");
+  });
+  app.onError((error, c) => c.text(`error: ${error.message}`, 500));
+  return app;
+}
+
+/** A store whose every call takes a few ms, as a network store does. */
+function slowStore(): Store & { inner: MemoryStore } {
+  const inner = new MemoryStore();
+  const later = () => new Promise((resolve) => setTimeout(resolve, 5));
+  return {
+    inner,
+    get: async (id, ttl) => (await later(), inner.get(id, ttl)),
+    set: async (id, data, ttl) => (await later(), inner.set(id, data, ttl)),
+    delete: async (id) => (await later(), inner.delete(id)),
+  };
+}
+
+/** Resolves when the handler reaches `gate.reached()`; the handler goes on at `gate.open()`. */
+function gate() {
+  let reached!: () => void;
+  let open!: () => void;
+  const arrived = new Promise<void>((resolve) => (reached = resolve));
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { reached, arrived, open, opened };
+}
+
+test("a Proxy stored inside the state neither hangs the flush nor splits one object in two", async () => {
+  const app = appOver(new FileStore({ dir, sweepInterval: 0 }));
+  app.post("/link", (c) => {
+    const state = new State();
+    state.rules.push({ re: state.patterns[0] as RegExp });
+    state.selected = { item: state.items[0] as { name: string } };
+    return c.text("ok");
+  });
+  app.get("/same", (c) => {
+    const state = new State();
+    return c.json([
+      state.selected.item === state.items[0],
+      state.rules[0]?.re === state.patterns[0],
+    ]);
+  });
+  const browser = new Browser(app);
+  expect(await browser.text("/link", { method: "POST" })).toBe("ok");
+  expect(await (await browser.request("/same")).json()).toEqual([true, true]);
+});
+
+test("two concurrent regenerate() calls keep the state under the id of the last cookie", async () => {
+  const app = appOver(new FileStore({ dir, sweepInterval: 0 }));
+  app.post("/login", async (c) => {
+    await new State().regenerate();
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  const responses = await Promise.all([
+    browser.request("/login", { method: "POST" }),
+    browser.request("/login", { method: "POST" }),
+  ]);
+  expect(responses.map((response) => response.status)).toEqual([200, 200]);
+  expect(await browser.text("/")).toBe("100 credit-card");
+  expect(readdirSync(dir)).toEqual([browser.cookie("race")?.split(".")[0]]);
+});
+
+test("a request whose change rode on another request's failed write fails too", async () => {
+  const inner = new MemoryStore();
+  let failNext = false;
+  const store: Store = {
+    get: (id, ttl) => inner.get(id, ttl),
+    delete: (id) => inner.delete(id),
+    set: async (id, data, ttl) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error("disk full");
+      }
+      return inner.set(id, data, ttl);
+    },
+  };
+  const app = appOver(store);
+  const slow = gate();
+  app.post("/slow", async (c) => {
+    new State().count += 1;
+    slow.reached();
+    await slow.opened;
+    return c.text("slow done");
+  });
+  app.post("/fast", (c) => {
+    new State().count += 10;
+    return c.text("fast done");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  const pending = browser.request("/slow", { method: "POST" });
+  await slow.arrived;
+  failNext = true;
+  expect((await browser.request("/fast", { method: "POST" })).status).toBe(500);
+  slow.open();
+  expect((await pending).status).toBe(500);
+  expect(await browser.text("/")).toBe("100 credit-card");
+});
+
+test("a late change to an instance whose request ended does not overwrite a newer request's write", async () => {
+  const app = appOver(new MemoryStore());
+  let late: State | undefined;
+  app.post("/keep", (c) => {
+    late = new State();
+    return c.text("ok");
+  });
+  const slow = gate();
+  app.post("/hold", async (c) => {
+    new State().count += 10;
+    slow.reached();
+    await slow.opened;
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  await browser.request("/keep", { method: "POST" });
+  const holding = browser.request("/hold", { method: "POST" });
+  await slow.arrived;
+  // The kept instance (loaded by /keep, since evicted) changes while /hold holds a newer one.
+  (late as State).count += 1;
+  await vi.waitFor(() => expect(logged).toHaveLength(1), { timeout: 500, interval: 2 });
+  slow.open();
+  await holding;
+  expect(await browser.text("/")).toBe("110 credit-card");
+  expect(logged[0]).toMatch(
+    /made after its request ended was not saved: a newer request holds this state$/,
+  );
+});
+
+test("`new` after the request ended (a timer) throws and leaves nothing in the cache", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store);
+  let thrown: unknown;
+  const done = gate();
+  app.post("/timer", (c) => {
+    setTimeout(() => {
+      try {
+        new State().count = 42;
+      } catch (error) {
+        thrown = error;
+      }
+      done.reached();
+    }, 1);
+    return c.text("ok");
+  });
+  await new Browser(app).request("/timer", { method: "POST" });
+  await done.arrived;
+  expect(thrown).toEqual(
+    new TypeError(
+      '[hono-persist] `State` is persisted (@persist("race")): create it inside a request handled by the `persistSession()` middleware, not after the request has ended (in a timer or a stream)',
+    ),
+  );
+  expect(livesOf(store).size).toBe(0);
+  expect(store.size).toBe(0);
+});
+
+test("with a slow store, a request that arrives while clearCookieState() deletes does not bring the state back", async () => {
+  const store = slowStore();
+  const app = appOver(store);
+  const clearing = gate();
+  app.post("/clear", async (c) => {
+    const cleared = new State().clearCookieState();
+    clearing.reached();
+    await cleared;
+    return c.text("cleared");
+  });
+  app.post("/inc", (c) => {
+    new State().count += 1;
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  const oldCookie = browser.cookies.get("race") ?? "";
+  const cleared = browser.request("/clear", { method: "POST" });
+  await clearing.arrived;
+  const concurrent = await app.request("/", { headers: { Cookie: `race=${oldCookie}` } });
+  expect(await concurrent.text()).toBe("0 ");
+  await cleared;
+  expect(await (await app.request("/", { headers: { Cookie: `race=${oldCookie}` } })).text()).toBe(
+    "0 ",
+  );
+  expect(store.inner.size).toBe(0);
+});
+
+test("with a slow store, the old (fixated) cookie loads nothing once regenerate() has begun", async () => {
+  const store = slowStore();
+  const app = appOver(store);
+  const regenerating = gate();
+  app.post("/login", async (c) => {
+    const state = new State();
+    const done = state.regenerate();
+    regenerating.reached();
+    await done;
+    state.secret = "signed-in secret";
+    return c.text("ok");
+  });
+  const victim = new Browser(app);
+  await victim.request("/init", { method: "POST" });
+  const fixated = victim.cookies.get("race") ?? "";
+  const login = victim.request("/login", { method: "POST" });
+  await regenerating.arrived;
+  await new Promise((resolve) => setImmediate(resolve));
+  const attacker = await app.request("/", { headers: { Cookie: `race=${fixated}` } });
+  expect(await attacker.text()).toBe("0 ");
+  await login;
+  expect(await (await app.request("/", { headers: { Cookie: `race=${fixated}` } })).text()).toBe(
+    "0 ",
+  );
+  expect(await victim.text("/")).toBe("100 signed-in secret");
+});
+
+test("a key named like an Object.prototype member works without a Cookie header", async () => {
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store: new MemoryStore() }));
+  app.get("/", (c) => c.text(String(new Odd().n)));
+  expect((await app.request("/")).status).toBe(200);
+  expect(await (await app.request("/", { headers: { Cookie: "other=1" } })).text()).toBe("0");
+});
+
+test("a cookie re-issued for a state created ahead of this clock keeps Max-Age within maxAge", async () => {
+  const store = new MemoryStore();
+  const oldSecret = "an-older-secret-that-is-also-32-characters";
+  const browser = new Browser(appOver(store, { secret: oldSecret, maxAge: 400 * 24 * 3600 }));
+  await browser.request("/init", { method: "POST" });
+  vi.useFakeTimers({ toFake: ["Date"], now: Date.now() - 2_000 });
+  const response = await appOver(store, {
+    secret: [SECRET, oldSecret],
+    maxAge: 400 * 24 * 3600,
+  }).request("/", {
+    headers: { Cookie: `race=${browser.cookies.get("race")}` },
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.getSetCookie()[0]).toContain("; Max-Age=34560000;");
+});
+
+test("a FIFO planted in place of a state file is quarantined without blocking", async () => {
+  const store = new FileStore({ dir, sweepInterval: 0 });
+  const browser = new Browser(appOver(store));
+  await browser.request("/init", { method: "POST" });
+  const id = browser.cookie("race")?.split(".")[0] ?? "";
+  execSync(`rm ${join(dir, id)} && mkfifo ${join(dir, id)}`);
+  expect(await browser.text("/")).toBe("0 ");
+  expect(logged).toEqual([
+    `[hono-persist] quarantined state "race" ${id}: [hono-persist] ${join(dir, id)} is not a regular file`,
+  ]);
+});
