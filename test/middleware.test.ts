@@ -352,6 +352,26 @@ describe("every write persists", () => {
   });
 });
 
+describe("ids", () => {
+  test("every id is a fresh random UUIDv4 (122 random bits from the CSPRNG)", async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const browser = new Browser(makeApp());
+      await browser.request("/increment", { method: "POST" });
+      ids.add(idOf(browser));
+    }
+    expect(ids.size).toBe(500);
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Each of the 122 random bit positions takes both values across 500 ids.
+    const bits = [...ids].map((id) => BigInt(`0x${id.replaceAll("-", "")}`));
+    const fixed = (1n << 76n) * 0xfn + (1n << 62n) * 3n;
+    const varying = bits.reduce((or, b) => or | (b ^ (bits[0] as bigint)), 0n);
+    expect(varying.toString(2).replaceAll("0", "").length).toBe(122);
+    expect(varying & fixed).toBe(0n);
+  });
+});
+
 describe("cookies", () => {
   test("named after the key, `<uuidv4>.<signature>`, HttpOnly, SameSite=Lax, Path=/, Max-Age", async () => {
     const response = await makeApp({ maxAge: 86_400 }).request("/increment", { method: "POST" });
@@ -559,6 +579,47 @@ describe("broken state", () => {
     expect(warnings).toEqual([
       `[hono-persist] quarantined state "app-state" ${id}: [hono-persist] stored state is not valid JSON (torn or foreign file)`,
     ]);
+  });
+
+  test.each([
+    ["__proto__", '{"json":{"count":5,"__proto__":{"polluted":true}}}', "quarantined"],
+    [
+      "nested __proto__",
+      '{"json":{"count":5,"items":[{"__proto__":{"polluted":true}}]}}',
+      "quarantined",
+    ],
+    [
+      "constructor.prototype",
+      '{"json":{"count":5,"constructor":{"prototype":{"polluted":true}}}}',
+      "ignored",
+    ],
+    [
+      "a superjson meta path",
+      '{"json":{"count":5,"tags":{}},"meta":{"values":{"tags.__proto__.polluted":["undefined"]},"v":1}}',
+      "quarantined",
+    ],
+  ])("a state file with a %s payload pollutes nothing (%s)", async (_, state, outcome) => {
+    const browser = new Browser(makeApp());
+    await browser.request("/increment", { method: "POST" });
+    const id = idOf(browser);
+    const file = join(dir, id);
+    const envelope = JSON.parse(readFileSync(file, "utf8"));
+    overwrite(file, JSON.stringify({ ...envelope, state: "STATE" }).replace('"STATE"', state));
+    const response = await browser.request("/state");
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { count: number; isAppState: boolean };
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty("polluted");
+    expect(body.isAppState).toBe(true);
+    if (outcome === "quarantined") {
+      expect(body.count).toBe(0);
+      expect(warnings[0]).toMatch(
+        new RegExp(`^\\[hono-persist\\] quarantined state "app-state" ${id}: `),
+      );
+    } else {
+      // A `constructor` field is data, never assigned over the instance's constructor.
+      expect(body.count).toBe(5);
+    }
   });
 
   test("a symlink planted in place of a state file is quarantined, not followed", async () => {
