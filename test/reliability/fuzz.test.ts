@@ -42,7 +42,7 @@ class WatchedStore extends FileStore {
 let removeDir: () => void;
 let store: WatchedStore;
 let app: Hono;
-let valid: string;
+let valid = "";
 
 beforeAll(async () => {
   const temp = tempDir();
