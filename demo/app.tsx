@@ -66,7 +66,8 @@ export function createApp({ secret, store }: DemoOptions): Hono<FlashEnv> {
 
   app.post("/prefs/theme", async (c) => {
     const theme = await field(c, "theme");
-    if (!THEMES.includes(theme as Theme)) return c.text(`theme must be ${THEMES.join(" or ")}`, 400);
+    if (!THEMES.includes(theme as Theme))
+      return c.text(`theme must be ${THEMES.join(" or ")}`, 400);
     new Prefs().theme = theme as Theme;
     return backToPrefs(c);
   });

@@ -7,6 +7,8 @@ import type { Flash } from "./flash.js";
 export interface StateFacts extends PersistInfo {
   /** The class decorated with this key. */
   className: string;
+  /** Whether the store keeps files at all. */
+  fileStore: boolean;
   /** The state file, when the store is a FileStore and the state is stored. */
   file: { path: string; size: number; expires: Date } | undefined;
   /** Whether this request carried a cookie of that name, valid or not. */
@@ -32,6 +34,7 @@ export function stateFacts(
   return {
     ...info,
     className: instance.constructor.name,
+    fileStore: store instanceof FileStore,
     file,
     sent: Object.hasOwn(cookies, info.cookieName),
     lastResponse: flash && cookie && { action: flash.action, cookie },

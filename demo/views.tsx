@@ -22,6 +22,8 @@ export function Page({ counter, prefs, facts, store, now }: PageProps) {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>hono-persist dashboard</title>
         <link rel="stylesheet" href="/style.css" />
+        {/* No favicon: spares the browser a request that would only reach a 404. */}
+        <link rel="icon" href="data:," />
       </head>
       <body>
         <header class="masthead">
@@ -88,7 +90,7 @@ function ActivityCard({ activity, now }: { activity: Activity[]; now: Date }) {
         <table>
           <thead>
             <tr>
-              <th scope="col">When</th>
+              <th scope="col">Time (UTC)</th>
               <th scope="col">Action</th>
               <th scope="col" class="num">
                 Count
@@ -99,7 +101,7 @@ function ActivityCard({ activity, now }: { activity: Activity[]; now: Date }) {
             {recent.map((entry) => (
               <tr>
                 <td>
-                  <Time date={entry.at} now={now} />
+                  <time datetime={entry.at.toISOString()}>{clock(entry.at, now)}</time>
                 </td>
                 <td>{entry.action}</td>
                 <td class="num">{entry.count}</td>
@@ -113,7 +115,7 @@ function ActivityCard({ activity, now }: { activity: Activity[]; now: Date }) {
 }
 
 /** The count after each action, scaled to fit; no axes, the caption gives the range. */
-export function Sparkline({ values }: { values: number[] }) {
+function Sparkline({ values }: { values: number[] }) {
   if (values.length < 2) {
     return <p class="sparkline empty">The count's sparkline appears after two actions.</p>;
   }
@@ -157,15 +159,15 @@ function PrefsCard({ prefs }: { prefs: Prefs }) {
         <span class="label" id="theme-label">
           Theme
         </span>
-        <div class="segmented" role="group" aria-labelledby="theme-label">
+        <fieldset class="segmented" aria-labelledby="theme-label">
           {THEMES.map((theme) => (
             <button type="submit" name="theme" value={theme} aria-pressed={prefs.theme === theme}>
               {theme === "light" ? "Light" : "Dark"}
             </button>
           ))}
-        </div>
+        </fieldset>
       </form>
-      <form method="post" action="/prefs/filter" class="row" role="search">
+      <form method="post" action="/prefs/filter" class="row">
         <label class="label" for="filter">
           Filter
         </label>
@@ -194,10 +196,7 @@ function PrefsCard({ prefs }: { prefs: Prefs }) {
         </ul>
       )}
 
-      <h3>
-        Services{" "}
-        {prefs.filter && <span class="muted">matching “{prefs.filter}”</span>}
-      </h3>
+      <h3>Services {prefs.filter && <span class="muted">matching “{prefs.filter}”</span>}</h3>
       {visible.length === 0 ? (
         <p class="empty">No service matches.</p>
       ) : (
@@ -222,7 +221,11 @@ function PinForm({ item, pinned, compact }: { item: string; pinned: boolean; com
   return (
     <form method="post" action={pinned ? "/prefs/unpin" : "/prefs/pin"}>
       <input type="hidden" name="item" value={item} />
-      <button type="submit" class={compact ? "chip-button" : "small"} aria-label={`${verb} ${item}`}>
+      <button
+        type="submit"
+        class={compact ? "chip-button" : "small"}
+        aria-label={`${verb} ${item}`}
+      >
         {compact ? "×" : verb}
       </button>
     </form>
@@ -258,16 +261,22 @@ function KeyFacts({ fact, now }: { fact: StateFacts; now: Date }) {
         <dd>
           <code>{fact.cookieName}</code>
         </dd>
-        <dt>UUID (file name)</dt>
-        <dd id={`uuid-${key}`} class="mono">
+        <dt>{fact.fileStore ? "UUID (file name)" : "UUID"}</dt>
+        <dd id={`uuid-${key}`} class={fact.stored ? "mono" : undefined}>
           {fact.stored ? fact.id : "none yet: a state is stored at its first change"}
         </dd>
         <dt>State file</dt>
         <dd id={`file-${key}`}>
-          {fact.file ? `${fact.file.size.toLocaleString("en")} bytes` : "none"}
+          {fact.file
+            ? `${fact.file.size.toLocaleString("en")} bytes`
+            : fact.fileStore
+              ? "none"
+              : "none: this store keeps no files"}
         </dd>
         <dt>Last saved</dt>
-        <dd id={`saved-${key}`}>{fact.savedAt ? <Time date={fact.savedAt} now={now} /> : "never"}</dd>
+        <dd id={`saved-${key}`}>
+          {fact.savedAt ? <Time date={fact.savedAt} now={now} /> : "never"}
+        </dd>
         {fact.file && (
           <>
             <dt>Expires</dt>
@@ -295,7 +304,8 @@ function KeyFacts({ fact, now }: { fact: StateFacts; now: Date }) {
 
 function cookieStatus(fact: StateFacts): { badge: string; text: string } {
   const last = fact.lastResponse;
-  if (last?.cookie === "issued") return { badge: "issued", text: `by the response to ${last.action}` };
+  if (last?.cookie === "issued")
+    return { badge: "issued", text: `by the response to ${last.action}` };
   if (last?.cookie === "expired")
     return { badge: "expired", text: `by the response to ${last.action}` };
   if (fact.sent && fact.stored) return { badge: "restored", text: "sent by the browser, verified" };
@@ -306,7 +316,7 @@ function cookieStatus(fact: StateFacts): { badge: string; text: string } {
     };
   }
   if (fact.stored) return { badge: "issued", text: "in this response" };
-  return { badge: "none", text: "none until the state first changes" };
+  return { badge: "none", text: "until the state first changes" };
 }
 
 /** A relative time, with the exact UTC time on hover. */
@@ -317,6 +327,17 @@ function Time({ date, now }: { date: Date; now: Date }) {
       {relative(date, now)}
     </time>
   );
+}
+
+/**
+ * The time of day for today's entries, with the date for older ones. In UTC: the server does not
+ * know the browser's time zone.
+ */
+function clock(date: Date, now: Date): string {
+  const iso = date.toISOString();
+  return iso.slice(0, 10) === now.toISOString().slice(0, 10)
+    ? iso.slice(11, 19)
+    : `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
 }
 
 function relative(date: Date, now: Date): string {

@@ -188,6 +188,10 @@ function writeCookies(scope: Scope): void {
   for (const key of scope.expire) {
     if (!issued.has(key)) deleteCookie(c, key, attributes(c, config));
   }
+  // A shared cache that stored this response would hand the session cookie to other users.
+  if ((issued.size > 0 || scope.expire.size > 0) && !c.res.headers.has("Cache-Control")) {
+    c.header("Cache-Control", "private, no-store");
+  }
 }
 
 function attributes(c: Context, config: Config): CookieOptions {

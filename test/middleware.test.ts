@@ -388,6 +388,21 @@ describe("cookies", () => {
     expect(line).not.toContain("Secure");
   });
 
+  test("a response that sets a cookie is kept out of shared caches, unless the handler chose", async () => {
+    const app = makeApp();
+    app.post("/cached", (c) => {
+      new AppState().count++;
+      c.header("Cache-Control", "max-age=60");
+      return c.text("ok");
+    });
+    const response = await app.request("/increment", { method: "POST" });
+    expect(response.headers.get("Cache-Control")).toBe("private, no-store");
+    expect((await app.request("/")).headers.get("Cache-Control")).toBeNull();
+    expect((await app.request("/cached", { method: "POST" })).headers.get("Cache-Control")).toBe(
+      "max-age=60",
+    );
+  });
+
   test("Secure when the request is HTTPS, and `__Host-` on request", async () => {
     const https = await makeApp().request("https://example.com/increment", { method: "POST" });
     expect(https.headers.getSetCookie()[0]).toContain("; Secure");
