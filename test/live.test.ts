@@ -11,7 +11,6 @@ import {
   type Persisted,
   type PersistSessionOptions,
   persist,
-  persistInfo,
   persistSession,
   type Store,
 } from "../src/index.js";
@@ -68,9 +67,18 @@ function slowStore(): Store & { inner: MemoryStore } {
   const later = () => new Promise((resolve) => setTimeout(resolve, 5));
   return {
     inner,
-    get: async (id, ttl) => (await later(), inner.get(id, ttl)),
-    set: async (id, data, ttl) => (await later(), inner.set(id, data, ttl)),
-    delete: async (id) => (await later(), inner.delete(id)),
+    get: async (id, ttl) => {
+      await later();
+      return inner.get(id, ttl);
+    },
+    set: async (id, data, ttl) => {
+      await later();
+      return inner.set(id, data, ttl);
+    },
+    delete: async (id) => {
+      await later();
+      return inner.delete(id);
+    },
   };
 }
 
