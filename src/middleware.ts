@@ -73,6 +73,10 @@ function resolve(options: PersistSessionOptions): Config {
   positive("idleTimeout", idleTimeout);
   positive("maxAge", maxAge);
   positive("maxBytes", maxBytes);
+  const { cacheSize = 1000 } = options;
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
+    throw misuse("option `cacheSize` must be a whole number, 0 or more");
+  }
   if (maxAge > MAX_COOKIE_AGE)
     throw misuse(`option \`maxAge\` must be at most ${MAX_COOKIE_AGE} seconds (400 days)`);
 
@@ -114,6 +118,8 @@ function resolve(options: PersistSessionOptions): Config {
     },
     logger: options.logger ?? console,
     lives: livesOf(store),
+    cacheSize,
+    verified: new Map(),
   };
 }
 
@@ -133,7 +139,7 @@ async function preload(scope: Scope): Promise<void> {
     // Own properties only: a key such as "constructor" must not read Object.prototype.
     const value = Object.hasOwn(cookies, name) ? cookies[name] : undefined;
     if (typeof value !== "string") return;
-    const verified = verifySessionCookie(value, config.secrets);
+    const verified = verify(config, value);
     // Strict mode: a validly signed id with nothing stored is not adopted either.
     const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
     if (!live) {
@@ -153,6 +159,20 @@ async function preload(scope: Scope): Promise<void> {
   // orders would wait on each other until the timeout.
   classes.sort((a, b) => (a.key < b.key ? -1 : 1));
   for (const info of classes) await load(info);
+}
+
+// Valid signatures only are remembered: forged cookies cannot fill the map.
+const MAX_VERIFIED = 10_000;
+
+function verify(config: Config, value: string): { id: string; rotated: boolean } | undefined {
+  const known = config.verified.get(value);
+  if (known) return known;
+  const verified = verifySessionCookie(value, config.secrets);
+  if (verified) {
+    if (config.verified.size >= MAX_VERIFIED) config.verified.clear();
+    config.verified.set(value, verified);
+  }
+  return verified;
 }
 
 /** A lock that did not come in time answers 503, which says "try again", not 500. */

@@ -81,6 +81,13 @@ export interface PersistSessionOptions {
    * @default 1_048_576 (1 MiB)
    */
   maxBytes?: number;
+  /**
+   * How many instances no request is using stay cached in this process, so that the next
+   * request of their browser skips parsing when the stored entry is unchanged (each request
+   * still reads the store, so what another process wrote is always seen). `0` caches nothing.
+   * @default 1000
+   */
+  cacheSize?: number;
   /** Cookie attributes. */
   cookie?: PersistCookieOptions;
   /**

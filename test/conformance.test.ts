@@ -30,7 +30,8 @@ async function runPersisted(behaviour: Behaviour, key: string, stored: boolean) 
   const Plain = behaviour.make();
   const Decorated: State = persist(key, { classes: nestedClasses(Plain) })(Plain);
   const app = new Hono();
-  app.use(persistSession({ secret: SECRET, store: new MemoryStore() }));
+  // cacheSize 0: the second request restores from the store, never reuses the instance.
+  app.use(persistSession({ secret: SECRET, store: new MemoryStore(), cacheSize: 0 }));
   let results: { act: Outcome; observed: Outcome; restored: boolean } | undefined;
   app.post("/store", (c) => {
     // Stored before the behaviour runs, so that a change the Proxy misses is not saved by

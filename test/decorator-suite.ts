@@ -26,7 +26,8 @@ export interface CounterInstance {
 export function decoratorSuite(flavour: string, Counter: CounterClass): void {
   function appWith(handler: (counter: CounterInstance) => unknown) {
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store: new MemoryStore() }));
+    // cacheSize 0: each request restores from the store.
+    app.use(persistSession({ secret: SECRET, store: new MemoryStore(), cacheSize: 0 }));
     app.all("/", (c) => c.json(handler(new Counter(5)) ?? null));
     return app;
   }

@@ -165,8 +165,8 @@ test("a request whose change rode on another request's failed write fails too", 
   expect(await browser.text("/")).toBe("100 credit-card");
 });
 
-test("a late change to an instance whose request ended does not overwrite a newer request's write", async () => {
-  const app = appOver(new MemoryStore());
+test("a late change to an instance evicted from the cache does not overwrite a newer request's write", async () => {
+  const app = appOver(new MemoryStore(), { cacheSize: 0 });
   let late: State | undefined;
   app.post("/keep", (c) => {
     late = new State();
@@ -193,6 +193,48 @@ test("a late change to an instance whose request ended does not overwrite a newe
   expect(logged[0]).toMatch(
     /made after its request ended was not saved: a newer request holds this state$/,
   );
+});
+
+test("a late change to an instance evicted from the cache is dropped if the stored state changed since", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store, { cacheSize: 0 });
+  let late: State | undefined;
+  app.post("/keep", (c) => {
+    late = new State();
+    return c.text("ok");
+  });
+  app.post("/add10", (c) => {
+    new State().count += 10;
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  await browser.request("/keep", { method: "POST" });
+  await browser.request("/add10", { method: "POST" });
+  (late as State).count += 1;
+  await vi.waitFor(() => expect(logged).toHaveLength(1), { timeout: 500, interval: 2 });
+  expect(await browser.text("/")).toBe("110 credit-card");
+  expect(logged[0]).toMatch(
+    /was not saved: the stored state was changed, cleared or expired since$/,
+  );
+});
+
+test("a late change to an instance still cached is saved: it is the live state", async () => {
+  const app = appOver(new MemoryStore());
+  let late: State | undefined;
+  app.post("/keep", (c) => {
+    late = new State();
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  await browser.request("/keep", { method: "POST" });
+  (late as State).count += 1;
+  await vi.waitFor(async () => expect(await browser.text("/")).toBe("101 credit-card"), {
+    timeout: 500,
+    interval: 5,
+  });
+  expect(logged).toEqual([]);
 });
 
 test("`new` after the request ended (a timer) throws and leaves nothing in the cache", async () => {

@@ -90,7 +90,8 @@ const logger = {
 
 function makeApp(options: Partial<PersistSessionOptions> = {}) {
   const app = new Hono();
-  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
+  // cacheSize 0: every request loads from the store, the strictest test of what was saved.
+  app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0, ...options }));
   app.get("/", (c) => c.text(String(new AppState().count)));
   app.get("/state", (c) => {
     const state = new AppState();
@@ -179,7 +180,7 @@ describe("instance resolution", () => {
 
   test("repeated `new` in one request returns the same object, across awaits and helpers", async () => {
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0 }));
     const helper = async () => {
       await new Promise((resolve) => setImmediate(resolve));
       return new AppState();
@@ -219,11 +220,40 @@ describe("instance resolution", () => {
     );
   });
 
-  test("the live-instance cache holds nothing once requests end", async () => {
+  test("without a cache, nothing stays in memory once requests end", async () => {
     const browsers = Array.from({ length: 50 }, () => new Browser(makeApp()));
     await Promise.all(browsers.map((browser) => browser.request("/increment", { method: "POST" })));
     await Promise.all(browsers.map((browser) => browser.request("/")));
     expect(livesOf(store).size).toBe(0);
+  });
+});
+
+describe("the instance cache", () => {
+  test("keeps at most `cacheSize` idle instances", async () => {
+    const app = makeApp({ cacheSize: 10 });
+    const browsers = Array.from({ length: 50 }, () => new Browser(app));
+    await Promise.all(browsers.map((browser) => browser.request("/increment", { method: "POST" })));
+    expect(livesOf(store).size).toBe(10);
+    // The most recently used are the ones kept.
+    const last = browsers.at(-1) as Browser;
+    expect([...livesOf(store).keys()]).toContain(`app-state:${idOf(last)}`);
+  });
+
+  test("reuses the instance while the stored entry is unchanged, and reloads what another process wrote", async () => {
+    const app = makeApp({ cacheSize: 100 });
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const key = `app-state:${idOf(browser)}`;
+    const raw = livesOf(store).get(key)?.raw;
+    expect(raw).toBeInstanceOf(AppState);
+    await browser.request("/increment", { method: "POST" });
+    expect(livesOf(store).get(key)?.raw).toBe(raw);
+    // Another process (another store over the same directory) writes this browser's state.
+    const elsewhere = new Browser(makeApp({ store: new FileStore({ dir, sweepInterval: 0 }) }));
+    for (const [name, value] of browser.cookies) elsewhere.cookies.set(name, value);
+    await elsewhere.request("/increment", { method: "POST" });
+    expect(await browser.text("/")).toBe("3");
+    expect(livesOf(store).get(key)?.raw).not.toBe(raw);
   });
 });
 
@@ -254,7 +284,7 @@ describe("every write persists", () => {
 
   test("a Date mutated through a setter is saved", async () => {
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0 }));
     app.post("/", (c) => {
       const state = new AppState();
       if (state.history.length === 0) state.history.push(new Date(0));
@@ -270,7 +300,7 @@ describe("every write persists", () => {
 
   test("10,000 mutations in one request are one write", async () => {
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0 }));
     app.post("/", (c) => {
       const state = new AppState();
       for (let i = 0; i < 10_000; i++) state.history.push(new Date(i));
@@ -312,7 +342,7 @@ describe("every write persists", () => {
 
   test("the write is in the store before the response is returned", async () => {
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0 }));
     app.post("/", (c) => {
       new AppState().count = 41;
       return c.text("ok");
@@ -326,7 +356,7 @@ describe("every write persists", () => {
   test("a write made outside any request (a timer) is flushed within a few ms", async () => {
     const app = new Hono();
     let later: (AppState & Persisted) | undefined;
-    app.use(persistSession({ secret: SECRET, store, logger }));
+    app.use(persistSession({ secret: SECRET, store, logger, cacheSize: 0 }));
     app.post("/", (c) => {
       later = new AppState();
       later.count = 1;

@@ -92,7 +92,7 @@ describe("@persist options and misuse", () => {
         fullName = "Ada Lovelace";
       }
       const app = new Hono();
-      app.use(persistSession({ secret: SECRET, store }));
+      app.use(persistSession({ secret: SECRET, store, cacheSize: 0 }));
       app.post("/", (c) => {
         new V1().fullName = "Grace Hopper";
         return c.text("ok");
@@ -118,7 +118,7 @@ describe("@persist options and misuse", () => {
       greeting = "hello";
     }
     const app = new Hono();
-    app.use(persistSession({ secret: SECRET, store }));
+    app.use(persistSession({ secret: SECRET, store, cacheSize: 0 }));
     app.get("/", (c) => c.json({ ...new V2() }));
     const upgraded = new Browser(app);
     for (const [name, value] of browser.cookies) upgraded.cookies.set(name, value);

@@ -13,8 +13,9 @@ import {
 import { join } from "node:path";
 import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { FileStore, MemoryStore, PersistError, type Store } from "../src/index.js";
+import { FileStore, MemoryStore, PersistError } from "../src/index.js";
 import { tempDir } from "./helpers.js";
+import { storeContract } from "./store-contract.js";
 
 let dir: string;
 let removeDir: () => void;
@@ -26,51 +27,13 @@ afterEach(() => {
   removeDir();
 });
 
-/** The contract every store keeps; a new backend adds itself to this list. */
-const stores: [string, () => Store][] = [
-  ["MemoryStore", () => new MemoryStore({ sweepInterval: 0 })],
-  ["FileStore", () => new FileStore({ dir: join(dir, "store"), sweepInterval: 0 })],
-];
-
-describe.each(stores)("%s contract", (_, make) => {
-  test("set, get, overwrite, delete", async () => {
-    const store = make();
-    const id = v4();
-    expect(await store.get(id, 60)).toBeUndefined();
-    await store.set(id, "one", 60);
-    expect(await store.get(id, 60)).toBe("one");
-    await store.set(id, "two ✓ unicode", 60);
-    expect(await store.get(id, 60)).toBe("two ✓ unicode");
-    await store.delete(id);
-    expect(await store.get(id, 60)).toBeUndefined();
-    await store.delete(id);
-  });
-
-  test("entries expire after their ttl, and get() slides the deadline", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    const store = make();
-    const id = v4();
-    await store.set(id, "data", 10);
-    vi.setSystemTime(Date.now() + 8_000);
-    expect(await store.get(id, 10)).toBe("data");
-    vi.setSystemTime(Date.now() + 8_000);
-    expect(await store.get(id, 10)).toBe("data");
-    vi.setSystemTime(Date.now() + 10_001);
-    expect(await store.get(id, 10)).toBeUndefined();
-  });
-
-  test("sweep() removes exactly the expired entries", async () => {
-    vi.useFakeTimers({ toFake: ["Date"] });
-    const store = make();
-    const [short, long] = [v4(), v4()];
-    await store.set(short, "short", 5);
-    await store.set(long, "long", 50);
-    vi.setSystemTime(Date.now() + 10_000);
-    expect(await store.sweep?.()).toBe(1);
-    vi.useRealTimers();
-    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
-    expect(await store.get(long, 50)).toBe("long");
-  });
+storeContract("MemoryStore", () => new MemoryStore({ sweepInterval: 0 }), {
+  clock: "fake",
+  sweeps: true,
+});
+storeContract("FileStore", () => new FileStore({ dir: join(dir, "store"), sweepInterval: 0 }), {
+  clock: "fake",
+  sweeps: true,
 });
 
 describe("FileStore", () => {

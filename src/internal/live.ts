@@ -39,6 +39,11 @@ export class Live {
   saved: string | undefined;
   /** When that state was written (ms since the epoch). */
   savedAt: number | undefined;
+  /**
+   * The store's entry as this process last read or wrote it. A request that finds the same
+   * entry reuses the instance; any other content (another process wrote) is loaded anew.
+   */
+  data: string | undefined;
   /** Stored fields waiting for the first `new` of a request, which supplies constructor arguments. */
   pending: { fields: Record<string, unknown>; migrated: boolean } | undefined;
   raw: object | undefined;
@@ -97,12 +102,10 @@ export class Live {
       const cached = lives.get(this.cacheKey);
       if (cached && cached !== this) return dropped("a newer request holds this state");
       if (this.retired) {
-        // Cleared or expired since: writing would bring it back.
-        if (
-          this.saved !== undefined &&
-          (await store.get(this.id, this.config.idleTimeout)) === undefined
-        ) {
-          return dropped("the state was cleared or has expired");
+        // Out of the cache since: write only over the very entry this instance came from.
+        const current = await store.get(this.id, this.config.idleTimeout);
+        if (current === undefined || current !== this.data) {
+          return dropped("the stored state was changed, cleared or expired since");
         }
         if (lives.has(this.cacheKey)) return dropped("a newer request holds this state");
         this.retired = false;
@@ -112,7 +115,7 @@ export class Live {
     } catch (error) {
       logger.error(`[hono-persist] background write failed: ${String(error)}`);
     } finally {
-      if (this.refs === 0 && !this.dirty) evict(this);
+      if (this.refs === 0 && !this.dirty) settle(this);
     }
   }
 }
@@ -133,17 +136,23 @@ export async function acquire(
 ): Promise<Live | undefined> {
   const cacheKey = `${info.key}:${id}`;
   let live = config.lives.get(cacheKey);
-  if (!live) {
-    live = new Live(config, info, id);
+  if (live)
+    config.lives.delete(cacheKey); // re-inserted below: the cache keeps the least recently used first
+  else live = new Live(config, info, id);
+  config.lives.set(cacheKey, live);
+  // The first request of this browser in this process (now): load, or check that the cached
+  // instance is still what the store holds. Later concurrent requests share that load.
+  if (live.refs === 0 && !live.detached && !live.dirty && !live.writing)
     live.ready = lockAndLoad(live);
-    config.lives.set(cacheKey, live);
-  }
   live.refs++;
   let found = false;
   try {
     found = await live.ready;
   } finally {
-    if (!found || live.detached) release(live);
+    if (!found || live.detached) {
+      live.refs--;
+      if (live.refs === 0) remove(live);
+    }
   }
   return found && !live.detached ? live : undefined;
 }
@@ -169,6 +178,7 @@ async function load(live: Live): Promise<boolean> {
   try {
     data = await config.store.get(id, config.idleTimeout);
     if (data === undefined) return false;
+    if (live.raw && data === live.data) return true;
     const size = Buffer.byteLength(data);
     if (size > config.maxBytes) {
       throw new PersistError(
@@ -196,6 +206,10 @@ async function load(live: Live): Promise<boolean> {
     live.created = Math.min(envelope.created, Date.now());
     live.saved = envelope.state;
     live.savedAt = envelope.saved;
+    live.data = data;
+    // Built by the next `new` from what was loaded (it replaces an instance cached earlier).
+    live.raw = undefined;
+    live.proxy = undefined;
     live.pending = { fields, migrated };
     live.restored = true;
     return true;
@@ -282,64 +296,73 @@ function materialize(live: Live, args: unknown[], newTarget: Class): object {
 
 /** Writes what changed, and returns once it is in the store (or throws why not). */
 export async function flush(live: Live): Promise<void> {
-  const { config, info } = live;
-  while (live.dirty || live.writing) {
+  for (;;) {
     if (live.failure) throw live.failure;
     if (live.detached) return;
     if (live.writing) {
       await live.writing;
       continue;
     }
-    live.dirty = false;
-    if (!live.raw) continue;
+    if (!live.dirty) return;
+    live.writing = write(live);
     try {
-      let state: string;
-      live.serializing = true;
-      try {
-        state = encodeState(info.json, live.raw, info.exclude, info.classes);
-      } finally {
-        live.serializing = false;
-      }
-      if (state === live.saved) continue;
-      const now = Date.now();
-      const data = encodeEnvelope(info.key, {
-        version: info.version,
-        created: live.created,
-        saved: now,
-        state,
-      });
-      const size = Buffer.byteLength(data);
-      if (size > config.maxBytes) {
-        throw new PersistError(
-          "STATE_TOO_LARGE",
-          `state "${info.key}" is ${size} bytes, over \`maxBytes\` (${config.maxBytes}); it was not saved`,
-        );
-      }
-      const ttl = Math.max(
-        1,
-        Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
-      );
-      const id = live.id;
-      live.writing = config.store.set(id, data, ttl).then(
-        () => {
-          if (live.id !== id) return;
-          live.saved = state;
-          live.savedAt = now;
-        },
-        (error: unknown) => {
-          throw storeFailure(live, "save", error);
-        },
-      );
       await live.writing;
-    } catch (error) {
-      // The next request reloads the last good state instead of building on what was not saved.
-      live.failure = error instanceof Error ? error : new Error(String(error));
-      live.detached = true;
-      evict(live);
-      throw live.failure;
     } finally {
       live.writing = undefined;
     }
+  }
+}
+
+async function write(live: Live): Promise<void> {
+  const { config, info } = live;
+  // One turn of the event loop first: the concurrent requests of this browser that finish in
+  // it are all carried by this one write (group commit), each still answered after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (live.detached || !live.raw) return;
+  live.dirty = false;
+  try {
+    let state: string;
+    live.serializing = true;
+    try {
+      state = encodeState(info.json, live.raw, info.exclude, info.classes);
+    } finally {
+      live.serializing = false;
+    }
+    if (state === live.saved) return;
+    const now = Date.now();
+    const data = encodeEnvelope(info.key, {
+      version: info.version,
+      created: live.created,
+      saved: now,
+      state,
+    });
+    const size = Buffer.byteLength(data);
+    if (size > config.maxBytes) {
+      throw new PersistError(
+        "STATE_TOO_LARGE",
+        `state "${info.key}" is ${size} bytes, over \`maxBytes\` (${config.maxBytes}); it was not saved`,
+      );
+    }
+    const ttl = Math.max(
+      1,
+      Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
+    );
+    const id = live.id;
+    try {
+      await config.store.set(id, data, ttl);
+    } catch (error) {
+      throw storeFailure(live, "save", error);
+    }
+    if (live.id !== id) return;
+    live.saved = state;
+    live.savedAt = now;
+    live.data = data;
+  } catch (error) {
+    // The next request reloads the last good state instead of building on what was not saved.
+    live.failure = error instanceof Error ? error : new Error(String(error));
+    live.detached = true;
+    remove(live);
+    throw live.failure;
   }
 }
 
@@ -349,15 +372,33 @@ export function release(live: Live): void {
   if (live.refs > 0) return;
   // Changed after its request flushed (a promise settling late): write in the background.
   if (live.dirty && !live.detached) live.scheduleFlush();
-  else evict(live);
+  else settle(live);
 }
 
 /**
- * Drops `live` from the cache, and its lock: when idle and clean, or at once once it is
- * detached, except while it stands as a tombstone for an entry being deleted.
+ * No request uses `live` any more: its lock goes (other processes may now load the state),
+ * and it stays cached, idle, for the next request of this browser, within `cacheSize`.
  */
-function evict(live: Live): void {
-  if ((!live.detached && live.refs > 0) || live.tombstone) return;
+function settle(live: Live): void {
+  if (live.detached) {
+    remove(live);
+    return;
+  }
+  unlock(live);
+  const { lives, cacheSize } = live.config;
+  if (lives.size <= cacheSize) return;
+  for (const cached of lives.values()) {
+    if (lives.size <= cacheSize) break;
+    if (cached.refs === 0 && !cached.dirty && !cached.writing && !cached.tombstone) remove(cached);
+  }
+}
+
+/**
+ * Drops `live` from the cache, and its lock; except while it stands as a tombstone for an
+ * entry being deleted.
+ */
+function remove(live: Live): void {
+  if (live.tombstone) return;
   if (live.config.lives.get(live.cacheKey) === live) live.config.lives.delete(live.cacheKey);
   if (!live.detached) live.retired = true;
   unlock(live);
@@ -404,7 +445,7 @@ async function clear(live: Live): Promise<void> {
     throw storeFailure(live, "delete", error);
   } finally {
     live.tombstone = false;
-    evict(live);
+    remove(live);
   }
 }
 
@@ -454,7 +495,7 @@ async function regenerateNow(live: Live, scope: Scope): Promise<void> {
     throw storeFailure(live, "delete", error);
   } finally {
     tombstone.tombstone = false;
-    evict(tombstone);
+    remove(tombstone);
   }
 }
 

@@ -17,8 +17,12 @@ export interface Config {
     readonly sameSite: "Strict" | "Lax" | "None";
   };
   readonly logger: Pick<Console, "warn" | "error">;
-  /** The live instances of this store in this process, by `Live.cacheKey`. */
+  /** The live instances of this store in this process, by `Live.cacheKey`, least recently used first. */
   readonly lives: Map<string, Live>;
+  /** How many instances no request uses may stay cached. */
+  readonly cacheSize: number;
+  /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
+  readonly verified: Map<string, { id: string; rotated: boolean }>;
 }
 
 /** What one request handled by `persistSession()` knows. */

@@ -1,0 +1,326 @@
+// Built on the official `redis` package (node-redis) rather than ioredis: Redis recommends it
+// for new projects, ioredis is maintained on a best-effort basis, and connect-redis (from v9)
+// supports node-redis alone. It also gives the two bounds this store relies on: a connect
+// timeout, and a per-command timeout that withdraws a command still queued while the client
+// reconnects, so that a write is never sent after its request was told it failed.
+import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
+import { createClient } from "redis";
+import { isSessionId } from "../cookie.js";
+import { misuse, PersistError } from "../errors.js";
+import type { Store } from "../types.js";
+
+/**
+ * The part of a node-redis client (v5 or v6) that `RedisStore` uses: what `createClient()`
+ * returns, whatever its modules, scripts or RESP version. A cluster client is not one.
+ */
+export interface RedisClientLike {
+  sendCommand(
+    args: string[],
+    options?: { timeout?: number; typeMapping?: Record<never, never> },
+  ): Promise<unknown>;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
+  off(event: "error", listener: (error: Error) => void): unknown;
+  off(event: "ready", listener: () => void): unknown;
+}
+
+/** Options of `RedisStore`: give `url` (the store makes its own client) or `client`. */
+export interface RedisStoreOptions {
+  /**
+   * `redis[s]://[[user][:password]@]host[:port][/db]`: the store creates a client, connects it
+   * (reconnecting by itself after an outage) and quits it on `close()`.
+   */
+  url?: string;
+  /**
+   * A node-redis client you created and connect yourself (`createClient()`); `close()` leaves
+   * it open. Its socket options (connect timeout, reconnection) are yours to set.
+   */
+  client?: RedisClientLike;
+  /**
+   * Prepended to every key: state lives at `<prefix><id>`, its lock at `<prefix><id>.lock`.
+   * @default "hono-persist:"
+   */
+  prefix?: string;
+  /**
+   * Seconds a connection attempt may take before it is abandoned and retried (only for the
+   * client made from `url`).
+   * @default 2
+   */
+  connectTimeout?: number;
+  /**
+   * Seconds a command may wait, queued while Redis is unreachable or unanswered by a Redis that
+   * hangs, before it fails with `PersistError` `STORE_FAILED`: the bound on how long a request
+   * waits for a Redis that is down.
+   * @default 2
+   */
+  commandTimeout?: number;
+  /**
+   * Told when the connection to Redis is lost (once per outage) and when it is back, and when a
+   * lock expired while held.
+   * @default console
+   */
+  logger?: Pick<Console, "warn" | "error">;
+}
+
+// A lock outlives a crashed holder by this long; a live holder refreshes it every third of it.
+const LOCK_TTL_MS = 10_000;
+// Quarantined entries are kept this long for inspection, then Redis evicts them.
+const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
+// Our own deadline comes a little after node-redis's, so that a command still queued during a
+// reconnection is withdrawn by node-redis (never sent late) before we give up on it; ours only
+// catches commands already sent to a Redis that does not answer.
+const TIMEOUT_GRACE_MS = 50;
+
+// Compare-and-delete / compare-and-extend: only the holder's token may release or refresh a
+// lock, never a lock that expired and was taken by someone else since.
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const QUARANTINE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('RENAME', KEYS[1], KEYS[2]) return redis.call('PEXPIRE', KEYS[2], ARGV[1])`;
+
+/**
+ * State in Redis, one string per session at `<prefix><id>`, shared by every server that uses
+ * the same Redis: a write through one is read by the next request through another.
+ *
+ * Expiry is Redis's own (`PX`): reads slide it with `GETEX`, and Redis evicts what expires, so
+ * there is no `sweep()`. Each write is a single `SET`, atomic. `lock()` is a `SET NX PX` key
+ * with a random token, released and refreshed only by its holder.
+ *
+ * A command waits at most `commandTimeout` seconds for a Redis that is down or hangs, then
+ * fails with `STORE_FAILED`; the client reconnects by itself, and the next request after Redis
+ * is back works without a restart.
+ */
+export class RedisStore implements Store {
+  /** The key prefix. */
+  readonly prefix: string;
+  readonly #client: RedisClientLike;
+  readonly #owned: ReturnType<typeof createClient> | undefined;
+  readonly #timeout: number;
+  readonly #logger: Pick<Console, "warn" | "error">;
+  readonly #locks = new Set<NodeJS.Timeout>();
+  /** The last connection error, until the client is ready again: why commands time out. */
+  #lastError: string | undefined;
+  #outage = false;
+  readonly #onError = (error: Error) => {
+    this.#lastError = reason(error);
+    if (this.#outage) return; // Every reconnection attempt fails the same way.
+    this.#outage = true;
+    this.#logger.error(
+      `[hono-persist] RedisStore cannot reach Redis (${this.#lastError}): requests fail after ${this.#timeout / 1000} s until it answers again`,
+    );
+  };
+  readonly #onReady = () => {
+    this.#lastError = undefined;
+    if (!this.#outage) return;
+    this.#outage = false;
+    this.#logger.warn("[hono-persist] RedisStore reaches Redis again");
+  };
+
+  constructor(options: RedisStoreOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw misuse("RedisStore needs options with a `url` or a `client`");
+    }
+    const {
+      url,
+      client,
+      prefix = "hono-persist:",
+      connectTimeout,
+      commandTimeout = 2,
+      logger = console,
+    } = options;
+    if (url !== undefined && client !== undefined) {
+      throw misuse("options `url` and `client` exclude each other: give one");
+    }
+    if (typeof prefix !== "string") throw misuse("option `prefix` must be a string");
+    seconds("commandTimeout", commandTimeout);
+    if (typeof logger?.warn !== "function" || typeof logger.error !== "function") {
+      throw misuse("option `logger` must have `warn` and `error` methods");
+    }
+    this.prefix = prefix;
+    this.#timeout = commandTimeout * 1000;
+    this.#logger = logger;
+    if (client !== undefined) {
+      if (typeof client?.sendCommand !== "function" || typeof client.on !== "function") {
+        throw misuse("option `client` must be a node-redis client, from `createClient()`");
+      }
+      if (connectTimeout !== undefined) {
+        throw misuse(
+          "option `connectTimeout` applies to the client made from `url`; set `socket.connectTimeout` on your own client",
+        );
+      }
+      this.#client = client;
+    } else {
+      if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+        throw misuse(
+          "option `url` must be a redis:// or rediss:// URL (or give a connected `client`)",
+        );
+      }
+      seconds("connectTimeout", connectTimeout ?? 2);
+      this.#owned = createClient({
+        url,
+        socket: {
+          connectTimeout: (connectTimeout ?? 2) * 1000,
+          // Never give up: a store that stopped reconnecting would need a restart. The jitter
+          // keeps many servers from reconnecting in step after an outage.
+          reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 500) + Math.random() * 50,
+        },
+      });
+      this.#client = this.#owned;
+    }
+    // An unhandled 'error' event would crash the process at the first outage.
+    this.#client.on("error", this.#onError);
+    this.#client.on("ready", this.#onReady);
+    // Commands issued before the connection is ready wait in node-redis's queue (bounded by
+    // `commandTimeout`); a failure to connect is reported through the 'error' event.
+    this.#owned?.connect().catch(() => undefined);
+  }
+
+  async get(id: string, ttl: number): Promise<string | undefined> {
+    const key = this.#key(id);
+    try {
+      const data = await this.#send("read", key, ["GETEX", key, "PX", px(ttl)]);
+      return data === null ? undefined : String(data);
+    } catch (error) {
+      // Something other than a string at our key (a hash planted there): not ours to read.
+      if (error instanceof PersistError && /^WRONGTYPE/.test(reason(error.cause))) {
+        throw new PersistError("INVALID_STATE", `${key} is not a Redis string`, {
+          cause: error.cause,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async set(id: string, data: string, ttl: number): Promise<void> {
+    const key = this.#key(id);
+    await this.#send("write", key, ["SET", key, data, "PX", px(ttl)]);
+  }
+
+  async delete(id: string): Promise<void> {
+    const key = this.#key(id);
+    await this.#send("delete", key, ["DEL", key]);
+  }
+
+  /** Renames the entry to `<prefix><id>.corrupt`, which Redis evicts after a week. */
+  async quarantine(id: string): Promise<void> {
+    const key = this.#key(id);
+    await this.#send("quarantine", key, [
+      "EVAL",
+      QUARANTINE,
+      "2",
+      key,
+      `${key}.corrupt`,
+      String(QUARANTINE_MS),
+    ]);
+  }
+
+  /**
+   * An exclusive lock on `id` across every server sharing this Redis, held from load to save
+   * when `persistSession({ lock: true })`. A holder that crashed stops refreshing it, and Redis
+   * evicts it within 10 s.
+   */
+  async lock(id: string, timeout: number): Promise<() => Promise<void>> {
+    const key = `${this.#key(id)}.lock`;
+    const token = randomBytes(16).toString("hex");
+    const deadline = Date.now() + timeout * 1000;
+    for (let attempt = 0; ; attempt++) {
+      const set = ["SET", key, token, "NX", "PX", String(LOCK_TTL_MS)];
+      if ((await this.#send("lock", key, set)) !== null) break;
+      if (Date.now() >= deadline) {
+        throw new PersistError(
+          "LOCK_TIMEOUT",
+          `${key} is still locked by another request after ${timeout} s`,
+        );
+      }
+      // Waiters poll: a holder in another process has no way to wake them.
+      await delay(Math.min(1 + attempt, 20) * (0.5 + Math.random()));
+    }
+    const refresh = setInterval(() => {
+      this.#send("refresh", key, ["EVAL", REFRESH, "1", key, token, String(LOCK_TTL_MS)]).then(
+        (refreshed) => {
+          if (refreshed !== 0 || !this.#locks.has(refresh)) return;
+          this.#stopRefresh(refresh);
+          this.#logger.error(
+            `[hono-persist] the lock ${key} expired while held (Redis unreachable or the event loop blocked for ${LOCK_TTL_MS / 1000} s): another request may have changed this state meanwhile`,
+          );
+        },
+        // Redis unreachable: already logged; the next refresh tries again.
+        () => undefined,
+      );
+    }, LOCK_TTL_MS / 3).unref();
+    this.#locks.add(refresh);
+    return async () => {
+      this.#stopRefresh(refresh);
+      await this.#send("unlock", key, ["EVAL", RELEASE, "1", key, token]);
+    };
+  }
+
+  /** Stops refreshing held locks, and quits the client if the store created it. */
+  async close(): Promise<void> {
+    for (const refresh of this.#locks) this.#stopRefresh(refresh);
+    const owned = this.#owned;
+    if (!owned) {
+      this.#client.off("error", this.#onError);
+      this.#client.off("ready", this.#onReady);
+      return;
+    }
+    // The 'error' listener stays: a late socket error must not crash the process either.
+    if (!owned.isOpen) return;
+    // Gracefully when Redis answers (pending commands complete), at once when it does not.
+    const closed = owned.close().then(
+      () => true,
+      () => false,
+    );
+    const timer = delay(this.#timeout, false, { ref: false });
+    if (!(await Promise.race([closed, timer]))) owned.destroy();
+  }
+
+  #stopRefresh(refresh: NodeJS.Timeout): void {
+    clearInterval(refresh);
+    this.#locks.delete(refresh);
+  }
+
+  async #send(action: string, key: string, args: string[]): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Unanswered()), this.#timeout + TIMEOUT_GRACE_MS);
+    });
+    try {
+      // `typeMapping: {}`: plain strings, whatever mapping the caller's client was given.
+      const reply = this.#client.sendCommand(args, { timeout: this.#timeout, typeMapping: {} });
+      return await Promise.race([reply, timedOut]);
+    } catch (cause) {
+      let why = reason(cause);
+      if (cause instanceof Unanswered || (cause as Error)?.constructor?.name === "TimeoutError") {
+        why = `Redis did not answer within ${this.#timeout / 1000} s${this.#lastError ? ` (${this.#lastError})` : ""}`;
+      }
+      throw new PersistError("STORE_FAILED", `could not ${action} ${key}: ${why}`, { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #key(id: string): string {
+    // Ids are validated before they get here; this keeps a store used directly just as safe.
+    if (!isSessionId(id)) throw misuse(`RedisStore: ${JSON.stringify(id)} is not a UUIDv4`);
+    return this.prefix + id;
+  }
+}
+
+/** A command sent to a Redis that never answered it. */
+class Unanswered extends Error {}
+
+/** Redis expiries are whole milliseconds, at least one. */
+function px(ttl: number): string {
+  return String(Math.max(1, Math.ceil(ttl * 1000)));
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function seconds(name: string, value: unknown): void {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw misuse(`option \`${name}\` must be a positive number of seconds`);
+  }
+}
