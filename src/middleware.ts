@@ -150,15 +150,19 @@ async function preload(scope: Scope): Promise<void> {
     scope.lives.set(info.key, live);
     if (verified.rotated) scope.issue.add(live);
   };
-  const classes = [...registry.values()];
-  if (config.lock === undefined) {
-    await settleAll(classes.map(load));
+  // Most requests carry one key's cookie or none: no promise per registered class then.
+  const classes = [...registry.values()].filter((info) =>
+    Object.hasOwn(cookies, prefix + info.key),
+  );
+  if (classes.length === 0) return;
+  if (classes.length === 1 || config.lock !== undefined) {
+    // With `lock`, one at a time in key order: two processes locking two keys of one browser in
+    // opposite orders would wait on each other until the timeout.
+    classes.sort((a, b) => (a.key < b.key ? -1 : 1));
+    for (const info of classes) await load(info);
     return;
   }
-  // One at a time in key order: two processes locking two keys of one browser in opposite
-  // orders would wait on each other until the timeout.
-  classes.sort((a, b) => (a.key < b.key ? -1 : 1));
-  for (const info of classes) await load(info);
+  await settleAll(classes.map(load));
 }
 
 // Valid signatures only are remembered: forged cookies cannot fill the map.

@@ -380,7 +380,8 @@ export function release(live: Live): void {
  * and it stays cached, idle, for the next request of this browser, within `cacheSize`.
  */
 function settle(live: Live): void {
-  if (live.detached) {
+  // Nothing stored (a fresh state never changed): nothing to reuse.
+  if (live.detached || live.saved === undefined) {
     remove(live);
     return;
   }

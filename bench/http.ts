@@ -1,0 +1,104 @@
+// Load over loopback from this process against servers in child processes (W1, W2).
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import autocannon from "autocannon";
+
+export interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts `file` (under bench/servers) with tsx and resolves once it prints its URL. */
+export async function startServer(file: string, env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ["--import", "tsx", `bench/servers/${file}`], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1];
+    if (url) return { url, child };
+  }
+  throw new Error(`${file} exited before it listened`);
+}
+
+/** Resident memory of a process, in MiB (Linux). */
+export function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return Math.round(Number(line?.[1] ?? 0) / 1024);
+}
+
+/** A new browser: its first hit creates the state; the cookies it got. */
+export async function newSession(url: string): Promise<string> {
+  const response = await fetch(`${url}/hit`);
+  await response.text();
+  return response.headers
+    .getSetCookie()
+    .map((line) => line.split(";")[0])
+    .join("; ");
+}
+
+async function countOf(url: string, cookie: string): Promise<number> {
+  return Number(await (await fetch(`${url}/count`, { headers: { cookie } })).text());
+}
+
+export interface LoadResult {
+  rps: number;
+  p99: number;
+  ok: number;
+  /** Increments answered 2xx that the state does not hold. */
+  lost: number;
+  errors: number;
+}
+
+/**
+ * `seconds` of `GET /hit` with `connections` connections, cycling over `cookies` (one
+ * browser each); then the counts of every browser are read back to count lost updates.
+ */
+export async function load(
+  url: string,
+  cookies: string[],
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const before = await mapLimited(cookies, (cookie) => countOf(url, cookie));
+  let next = 0;
+  const result = await autocannon({
+    url: `${url}/hit`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          headers: { ...request.headers, cookie: cookies[next++ % cookies.length] as string },
+        }),
+      },
+    ],
+  });
+  const after = await mapLimited(cookies, (cookie) => countOf(url, cookie));
+  const applied = after.reduce((sum, count, i) => sum + count - (before[i] ?? 0), 0);
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    ok: result["2xx"],
+    // Requests still in flight when the clock stopped are applied but not counted as answered.
+    lost: Math.max(0, result["2xx"] - applied),
+    errors: result.errors + result.non2xx,
+  };
+}
+
+/** `fn` over `items`, at most 50 at a time. */
+export async function mapLimited<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(50, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}

@@ -1,0 +1,191 @@
+// Workloads measured inside this process with `app.request()`: the cost of hono-persist's own
+// work without HTTP noise (W3 many writes in one request, W4 state size, W5 many files).
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Hono } from "hono";
+import SuperJSON from "superjson";
+import { FileStore, persist, persistSession } from "../dist/index.js";
+import { encodeEnvelope } from "../dist/serialize.js";
+import { SECRET } from "./servers/page.js";
+
+@persist("bench-items")
+class Items {
+  items: number[] = [];
+  blob = "";
+}
+
+class CountingStore extends FileStore {
+  writes = 0;
+  override async set(id: string, data: string, ttl: number): Promise<void> {
+    this.writes++;
+    return super.set(id, data, ttl);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/** Milliseconds per call of `fn`, median of `runs`. */
+async function time(runs: number, fn: () => unknown): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await fn();
+    samples.push(performance.now() - started);
+  }
+  return median(samples);
+}
+
+function scratch(): string {
+  return mkdtempSync(join(tmpdir(), "hono-persist-bench-"));
+}
+
+/** A browser's cookie after its first request to `app`. */
+async function session(app: Hono, path: string): Promise<string> {
+  const response = await app.request(path, { method: "POST" });
+  return response.headers
+    .getSetCookie()
+    .map((line) => line.split(";")[0])
+    .join("; ");
+}
+
+export async function manyWrites(runs: number) {
+  const dir = scratch();
+  const store = new CountingStore({ dir, sweepInterval: 0 });
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store }));
+  // The same handler twice: on this browser's persisted state, and on a plain object.
+  app.post("/persisted", (c) => {
+    const state = new Items();
+    state.items = [];
+    for (let i = 0; i < 10_000; i++) state.items.push(i);
+    return c.text("ok");
+  });
+  const plainState = { items: [] as number[] };
+  app.post("/plain", (c) => {
+    plainState.items = [];
+    for (let i = 0; i < 10_000; i++) plainState.items.push(i);
+    return c.text("ok");
+  });
+  const cookie = await session(app, "/persisted");
+  const writesBefore = store.writes;
+  const persisted = await time(runs, () =>
+    app.request("/persisted", { method: "POST", headers: { cookie } }),
+  );
+  const writesPerRequest = (store.writes - writesBefore) / runs;
+  const plain = await time(runs, () => app.request("/plain", { method: "POST" }));
+  // Where the time goes: the loop through the Proxy alone, without saving.
+  const loopOnly = await time(runs, () => {
+    plainState.items = [];
+    for (let i = 0; i < 10_000; i++) plainState.items.push(i);
+  });
+  rmSync(dir, { recursive: true });
+  return {
+    persistedMs: persisted,
+    plainRequestMs: plain,
+    plainLoopMs: loopOnly,
+    ratio: persisted / plain,
+    writesPerRequest,
+  };
+}
+
+export async function stateSizes(runs: number) {
+  const rows = [];
+  for (const bytes of [1_000, 100_000, 1_000_000]) {
+    const dir = scratch();
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, maxBytes: 4_000_000 }));
+    let n = 0;
+    app.post("/grow", (c) => {
+      const state = new Items();
+      // A change of the same size each time: the blob's last character.
+      state.blob = "x".repeat(bytes - 1) + String(n++ % 10);
+      return c.text("ok");
+    });
+    app.get("/read", (c) => c.text(String(new Items().blob.length)));
+    const cookie = await session(app, "/grow");
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    const persisted = await time(runs, () =>
+      app.request("/grow", { method: "POST", headers: { cookie } }),
+    );
+    delay.disable();
+    const readOnly = await time(runs, () => app.request("/read", { headers: { cookie } }));
+    // The floor: serialize the same state with superjson and write it atomically, nothing else.
+    const state = { items: [1], blob: "x".repeat(bytes) };
+    const file = join(dir, "floor");
+    const floor = await time(runs, () => {
+      const text = encodeEnvelope("bench-items", {
+        version: 1,
+        created: 0,
+        saved: 0,
+        state: SuperJSON.stringify(state),
+      });
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    });
+    const serializeOnly = await time(runs, () => SuperJSON.stringify(state));
+    rows.push({
+      bytes,
+      persistedMs: persisted,
+      readOnlyMs: readOnly,
+      floorMs: floor,
+      ratio: persisted / floor,
+      serializeMs: serializeOnly,
+      maxLoopBlockMs: delay.max / 1e6,
+    });
+    rmSync(dir, { recursive: true });
+  }
+  return rows;
+}
+
+export async function manyFiles(requests: number) {
+  const dir = scratch();
+  const store = new FileStore({ dir, sweepInterval: 0 });
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store }));
+  app.post("/hit", (c) => {
+    new Items().items.push(1);
+    return c.text("ok");
+  });
+  const cookies: string[] = [];
+  for (let i = 0; i < 100; i++) cookies.push(await session(app, "/hit"));
+  const latency = async () =>
+    time(requests, () =>
+      app.request("/hit", {
+        method: "POST",
+        headers: { cookie: cookies[Math.floor(Math.random() * cookies.length)] as string },
+      }),
+    );
+  const small = await latency();
+  // Fill the directory to 100,000 state files, written as the store writes them.
+  const now = Date.now();
+  const data = encodeEnvelope("bench-items", {
+    version: 1,
+    created: now,
+    saved: now,
+    state: SuperJSON.stringify({ items: [1] }),
+  });
+  for (let i = 0; i < 100_000 - 100; i++) await store.set(crypto.randomUUID(), data, 3600);
+  const large = await latency();
+  const started = performance.now();
+  const removed = await store.sweep();
+  const sweepMs = performance.now() - started;
+  const memory = process.memoryUsage();
+  rmSync(dir, { recursive: true });
+  return {
+    files: 100_000,
+    latencyAt100FilesMs: small,
+    latencyAt100kFilesMs: large,
+    ratio: large / small,
+    sweepMs,
+    sweepRemoved: removed,
+    rssMiB: Math.round(memory.rss / 2 ** 20),
+    heapMiB: Math.round(memory.heapUsed / 2 ** 20),
+  };
+}

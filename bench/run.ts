@@ -1,0 +1,270 @@
+// npm run bench: hono-persist side by side with plain Hono, the disk's limit and the peers a
+// user would pick instead, in one run. Absolute figures on a shared 2-core machine drift, so
+// every side is also given as a ratio to plain Hono measured in the same round, rounds
+// alternate the order of the sides, and the median of the rounds is reported.
+// Environment: ROUNDS (default 3), SECONDS per measurement (default 3), REDIS_URL (else a
+// redis-server on PATH is started for the Redis side; without either that side is left out).
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import {
+  type LoadResult,
+  load,
+  mapLimited,
+  newSession,
+  rssMiB,
+  type Server,
+  startServer,
+} from "./http.js";
+import { manyFiles, manyWrites, stateSizes } from "./inprocess.js";
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SECONDS = Number(process.env.SECONDS ?? 3);
+const SESSIONS = 1000;
+const scratch = mkdtempSync(join(tmpdir(), "hono-persist-bench-"));
+
+interface Side {
+  name: string;
+  file: string;
+  env: Record<string, string>;
+  server?: Server;
+  w2Cookies?: string[];
+  w1: LoadResult[];
+  w2: LoadResult[];
+  rssAfterW2?: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** REDIS_URL, or a redis-server of our own (persistence off), or undefined. */
+async function redis(): Promise<{ url: string; stop: () => void } | undefined> {
+  if (!existsSync("src/stores/redis.ts")) return undefined;
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => {} };
+  if (spawnSync("redis-server", ["--version"]).status !== 0) return undefined;
+  const port = await freePort();
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    {
+      stdio: ["ignore", "pipe", "ignore"],
+    },
+  );
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line.includes("Ready to accept connections")) break;
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+/** The disk's limit, in a process of its own: atomic replaces per second over `files` files. */
+function diskLimit(files: number): number {
+  const dir = mkdtempSync(join(scratch, "disk-"));
+  const out = spawnSync(process.execPath, ["--import", "tsx", "bench/servers/disk-limit.ts"], {
+    env: { ...process.env, DIR: dir, SECONDS: String(SECONDS), FILES: String(files), BYTES: "200" },
+    encoding: "utf8",
+  });
+  rmSync(dir, { recursive: true });
+  return (JSON.parse(out.stdout) as { writesPerSecond: number }).writesPerSecond;
+}
+
+const round1 = (value: number) => Math.round(value * 10) / 10;
+const pct = (value: number) => `${Math.round(value * 100)}%`;
+
+async function main() {
+  const redisServer = await redis();
+  const sides: Side[] = [
+    { name: "plain Hono (ceiling)", file: "plain.ts", env: {}, w1: [], w2: [] },
+    {
+      name: "hono-persist FileStore (durable)",
+      file: "hono-persist.ts",
+      env: { DIR: join(scratch, "persist") },
+      w1: [],
+      w2: [],
+    },
+    {
+      name: "hono-persist MemoryStore",
+      file: "hono-persist.ts",
+      env: { STORE: "memory" },
+      w1: [],
+      w2: [],
+    },
+    ...(redisServer
+      ? [
+          {
+            name: "hono-persist RedisStore",
+            file: "hono-persist.ts",
+            env: { STORE: "redis", REDIS_URL: redisServer.url },
+            w1: [],
+            w2: [],
+          },
+        ]
+      : []),
+    {
+      name: "express-session + session-file-store",
+      file: "express-session.ts",
+      env: { DIR: join(scratch, "express") },
+      w1: [],
+      w2: [],
+    },
+    { name: "hono-sessions (memory)", file: "hono-sessions.ts", env: {}, w1: [], w2: [] },
+  ];
+  for (const side of sides) side.server = await startServer(side.file, side.env);
+  const disk: { one: number[]; many: number[] } = { one: [], many: [] };
+
+  for (let round = 0; round < ROUNDS; round++) {
+    // Each round starts with another side, so drift over time hits every side alike.
+    const order = sides.map((_, i) => sides[(i + round) % sides.length] as Side);
+    for (const side of order) {
+      const { url } = side.server as Server;
+      process.stderr.write(`round ${round + 1}/${ROUNDS}: ${side.name}\n`);
+      const cookie = await newSession(url);
+      await load(url, [cookie], 10, 1); // warm-up
+      side.w1.push(await load(url, [cookie], 10, SECONDS));
+      side.w2Cookies ??= await mapLimited(Array.from({ length: SESSIONS }), () => newSession(url));
+      side.w2.push(await load(url, side.w2Cookies, 10, SECONDS));
+      if (round === ROUNDS - 1) side.rssAfterW2 = rssMiB(side.server?.child.pid as number);
+    }
+    disk.one.push(diskLimit(1));
+    disk.many.push(diskLimit(SESSIONS));
+  }
+  for (const side of sides) side.server?.child.kill();
+  redisServer?.stop();
+
+  process.stderr.write("in-process workloads (W3, W4, W5)\n");
+  const w3 = await manyWrites(20);
+  const w4 = await stateSizes(15);
+  const w5 = await manyFiles(300);
+
+  const plain = sides[0] as Side;
+  const ratio = (side: Side, w: "w1" | "w2") =>
+    median(side[w].map((result, round) => result.rps / ((plain[w][round] as LoadResult).rps || 1)));
+  const rows = sides.map((side) => ({
+    side: side.name,
+    w1: {
+      rps: Math.round(median(side.w1.map((r) => r.rps))),
+      ratio: ratio(side, "w1"),
+      p99: median(side.w1.map((r) => r.p99)),
+      lost: side.w1.reduce((s, r) => s + r.lost, 0),
+      answered: side.w1.reduce((s, r) => s + r.ok, 0),
+      errors: side.w1.reduce((s, r) => s + r.errors, 0),
+    },
+    w2: {
+      rps: Math.round(median(side.w2.map((r) => r.rps))),
+      ratio: ratio(side, "w2"),
+      p99: median(side.w2.map((r) => r.p99)),
+      lost: side.w2.reduce((s, r) => s + r.lost, 0),
+      answered: side.w2.reduce((s, r) => s + r.ok, 0),
+      errors: side.w2.reduce((s, r) => s + r.errors, 0),
+    },
+    rssAfterW2MiB: side.rssAfterW2,
+  }));
+  const diskOne = median(disk.one);
+  const diskMany = median(disk.many);
+  const file = rows[1] as (typeof rows)[number];
+  const memory = rows[2] as (typeof rows)[number];
+  const w2Target = Math.min(0.8 * diskMany, 0.5 * (rows[0]?.w2.rps ?? 0));
+  const targets = [
+    {
+      target: "W1 FileStore ≥ 40% of plain Hono, 0 lost",
+      value: `${pct(file.w1.ratio)}, ${file.w1.lost} lost`,
+      met: file.w1.ratio >= 0.4 && file.w1.lost === 0,
+    },
+    {
+      target: `W2 FileStore ≥ min(80% of disk ${Math.round(diskMany)}/s, 50% of plain) = ${Math.round(w2Target)} req/s`,
+      value: `${file.w2.rps} req/s`,
+      met: file.w2.rps >= w2Target,
+    },
+    {
+      target: "W3 ≤ 5× the same request on a plain object, 1 write",
+      value: `${round1(w3.ratio)}×, ${w3.writesPerRequest} write`,
+      met: w3.ratio <= 5 && w3.writesPerRequest === 1,
+    },
+    {
+      target: "W4 ≤ 1.5× the superjson + write floor at every size",
+      value: w4.map((r) => `${round1(r.ratio)}×`).join(", "),
+      met: w4.every((r) => r.ratio <= 1.5),
+    },
+    {
+      target: "MemoryStore W1 ≥ 80% of plain Hono",
+      value: pct(memory.w1.ratio),
+      met: memory.w1.ratio >= 0.8,
+    },
+  ];
+
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const lines = [
+    "# Benchmark results",
+    "",
+    `${machine}. ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; ratios are to plain Hono in the same round. Load: autocannon, 10 connections, from the runner process; each server in its own process. Produced by \`npm run bench\`.`,
+    "",
+    "## Targets",
+    "",
+    "| Target | Measured | Met |",
+    "| --- | --- | --- |",
+    ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? "yes" : "**no**"} |`),
+    "",
+    "## W1: one browser, 10 concurrent connections (read state, increment, render a small page)",
+    "",
+    "| Side | req/s | vs plain | p99 ms | answered | lost updates |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map(
+      (r) =>
+        `| ${r.side} | ${r.w1.rps} | ${pct(r.w1.ratio)} | ${r.w1.p99} | ${r.w1.answered} | ${r.w1.lost}${r.w1.answered ? ` (${pct(r.w1.lost / r.w1.answered)})` : ""} |`,
+    ),
+    `| disk limit: raw write + rename, one file | ${Math.round(diskOne)} writes/s | | | | |`,
+    "",
+    `## W2: ${SESSIONS} browsers, requests spread over them`,
+    "",
+    "| Side | req/s | vs plain | p99 ms | lost updates | RSS after, MiB |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map(
+      (r) =>
+        `| ${r.side} | ${r.w2.rps} | ${pct(r.w2.ratio)} | ${r.w2.p99} | ${r.w2.lost} | ${r.rssAfterW2MiB ?? ""} |`,
+    ),
+    `| disk limit: raw write + rename over ${SESSIONS} files | ${Math.round(diskMany)} writes/s | | | | |`,
+    "",
+    "## W3: 10,000 `items.push` in one request (FileStore)",
+    "",
+    `Request ${round1(w3.persistedMs)} ms vs the same request with the loop on a plain object ${round1(w3.plainRequestMs)} ms (the loop alone: ${round1(w3.plainLoopMs)} ms): ${round1(w3.ratio)}×; ${w3.writesPerRequest} file write per request (10,000 numbers serialized).`,
+    "",
+    "## W4: state size (FileStore, one changed request each)",
+    "",
+    "| State | request ms | read-only request ms | floor: superjson + write + rename ms | vs floor | superjson alone ms | longest event-loop block ms |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...w4.map(
+      (r) =>
+        `| ${r.bytes.toLocaleString("en")} B | ${round1(r.persistedMs)} | ${round1(r.readOnlyMs)} | ${round1(r.floorMs)} | ${round1(r.ratio)}× | ${round1(r.serializeMs)} | ${round1(r.maxLoopBlockMs)} |`,
+    ),
+    "",
+    "## W5: 100,000 state files in the directory",
+    "",
+    `Request latency with 100 files ${round1(w5.latencyAt100FilesMs * 1000) / 1000} ms, with 100,000 ${round1(w5.latencyAt100kFilesMs * 1000) / 1000} ms (${round1(w5.ratio)}×: no scans on the request path). Sweep of the directory: ${Math.round(w5.sweepMs)} ms (by lstat, ${w5.sweepRemoved} expired). Runner process after W5: RSS ${w5.rssMiB} MiB, heap ${w5.heapMiB} MiB.`,
+    "",
+  ];
+  const markdown = lines.join("\n");
+  console.log(markdown);
+  writeFileSync("bench/results.md", markdown);
+  writeFileSync(
+    "bench/results.json",
+    `${JSON.stringify({ machine, rounds: ROUNDS, seconds: SECONDS, targets, rows, disk: { one: diskOne, many: diskMany }, w3, w4, w5 }, null, 2)}\n`,
+  );
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,28 @@
+// express-session with session-file-store in DIR: the common Node choice.
+import express from "express";
+import session from "express-session";
+import sessionFileStore from "session-file-store";
+import { listening, page, SECRET } from "./page.js";
+
+const FileStore = sessionFileStore(session);
+const app = express();
+app.use(
+  session({
+    store: new FileStore({ path: process.env.DIR as string, logFn: () => {} }),
+    secret: SECRET,
+    resave: false,
+    saveUninitialized: false,
+  }),
+);
+app.get("/hit", (req, res) => {
+  const data = req.session as unknown as { count?: number };
+  data.count = (data.count ?? 0) + 1;
+  res.type("html").send(page(data.count));
+});
+app.get("/count", (req, res) => {
+  res.send(String((req.session as unknown as { count?: number }).count ?? 0));
+});
+const server = app.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  if (address && typeof address === "object") listening(address.port);
+});
