@@ -59,16 +59,20 @@ export async function manyWrites(runs: number) {
   const app = new Hono();
   app.use(persistSession({ secret: SECRET, store }));
   // The same handler twice: on this browser's persisted state, and on a plain object.
+  // A different state each run (offset n), so that every run has something to write.
+  let n = 0;
   app.post("/persisted", (c) => {
     const state = new Items();
     state.items = [];
-    for (let i = 0; i < 10_000; i++) state.items.push(i);
+    n++;
+    for (let i = 0; i < 10_000; i++) state.items.push(i + n);
     return c.text("ok");
   });
   const plainState = { items: [] as number[] };
   app.post("/plain", (c) => {
     plainState.items = [];
-    for (let i = 0; i < 10_000; i++) plainState.items.push(i);
+    n++;
+    for (let i = 0; i < 10_000; i++) plainState.items.push(i + n);
     return c.text("ok");
   });
   const cookie = await session(app, "/persisted");

@@ -34,7 +34,25 @@ interface Side {
   w2Cookies?: string[];
   w1: LoadResult[];
   w2: LoadResult[];
+  /** Store writes per answered request (hono-persist sides). */
+  writes: { w1: number[]; w2: number[] };
   rssAfterW2?: number;
+  heapAfterW2?: number | undefined;
+}
+
+/** hono-persist's bench server counts its writes; other sides have no /stats. */
+async function stats(url: string): Promise<{ writes: number; heapMiB: number } | undefined> {
+  const response = await fetch(`${url}/stats`);
+  return response.ok ? ((await response.json()) as { writes: number; heapMiB: number }) : undefined;
+}
+
+async function measure(side: Side, cookies: string[], w: "w1" | "w2"): Promise<void> {
+  const { url } = side.server as Server;
+  const before = await stats(url);
+  const result = await load(url, cookies, 10, SECONDS);
+  const after = await stats(url);
+  side[w].push(result);
+  if (before && after) side.writes[w].push((after.writes - before.writes) / Math.max(1, result.ok));
 }
 
 function median(values: number[]): number {
@@ -84,45 +102,37 @@ function diskLimit(files: number): number {
 }
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
+const round2 = (value: number) => Math.round(value * 100) / 100;
+const writesCell = (value: number | undefined) =>
+  value === undefined ? "" : String(round2(value));
 const pct = (value: number) => `${Math.round(value * 100)}%`;
 
 async function main() {
   const redisServer = await redis();
+  const side = (name: string, file: string, env: Record<string, string>): Side => ({
+    name,
+    file,
+    env,
+    w1: [],
+    w2: [],
+    writes: { w1: [], w2: [] },
+  });
   const sides: Side[] = [
-    { name: "plain Hono (ceiling)", file: "plain.ts", env: {}, w1: [], w2: [] },
-    {
-      name: "hono-persist FileStore (durable)",
-      file: "hono-persist.ts",
-      env: { DIR: join(scratch, "persist") },
-      w1: [],
-      w2: [],
-    },
-    {
-      name: "hono-persist MemoryStore",
-      file: "hono-persist.ts",
-      env: { STORE: "memory" },
-      w1: [],
-      w2: [],
-    },
+    side("plain Hono (ceiling)", "plain.ts", {}),
+    side("hono-persist FileStore (durable)", "hono-persist.ts", { DIR: join(scratch, "persist") }),
+    side("hono-persist MemoryStore", "hono-persist.ts", { STORE: "memory" }),
     ...(redisServer
       ? [
-          {
-            name: "hono-persist RedisStore",
-            file: "hono-persist.ts",
-            env: { STORE: "redis", REDIS_URL: redisServer.url },
-            w1: [],
-            w2: [],
-          },
+          side("hono-persist RedisStore", "hono-persist.ts", {
+            STORE: "redis",
+            REDIS_URL: redisServer.url,
+          }),
         ]
       : []),
-    {
-      name: "express-session + session-file-store",
-      file: "express-session.ts",
-      env: { DIR: join(scratch, "express") },
-      w1: [],
-      w2: [],
-    },
-    { name: "hono-sessions (memory)", file: "hono-sessions.ts", env: {}, w1: [], w2: [] },
+    side("express-session + session-file-store", "express-session.ts", {
+      DIR: join(scratch, "express"),
+    }),
+    side("hono-sessions (memory)", "hono-sessions.ts", {}),
   ];
   for (const side of sides) side.server = await startServer(side.file, side.env);
   const disk: { one: number[]; many: number[] } = { one: [], many: [] };
@@ -135,10 +145,13 @@ async function main() {
       process.stderr.write(`round ${round + 1}/${ROUNDS}: ${side.name}\n`);
       const cookie = await newSession(url);
       await load(url, [cookie], 10, 1); // warm-up
-      side.w1.push(await load(url, [cookie], 10, SECONDS));
+      await measure(side, [cookie], "w1");
       side.w2Cookies ??= await mapLimited(Array.from({ length: SESSIONS }), () => newSession(url));
-      side.w2.push(await load(url, side.w2Cookies, 10, SECONDS));
-      if (round === ROUNDS - 1) side.rssAfterW2 = rssMiB(side.server?.child.pid as number);
+      await measure(side, side.w2Cookies, "w2");
+      if (round === ROUNDS - 1) {
+        side.rssAfterW2 = rssMiB(side.server?.child.pid as number);
+        side.heapAfterW2 = (await stats(url))?.heapMiB;
+      }
     }
     disk.one.push(diskLimit(1));
     disk.many.push(diskLimit(SESSIONS));
@@ -172,7 +185,12 @@ async function main() {
       answered: side.w2.reduce((s, r) => s + r.ok, 0),
       errors: side.w2.reduce((s, r) => s + r.errors, 0),
     },
+    writesPerRequest: {
+      w1: side.writes.w1.length ? median(side.writes.w1) : undefined,
+      w2: side.writes.w2.length ? median(side.writes.w2) : undefined,
+    },
     rssAfterW2MiB: side.rssAfterW2,
+    heapAfterW2MiB: side.heapAfterW2 === undefined ? undefined : round1(side.heapAfterW2),
   }));
   const diskOne = median(disk.one);
   const diskMany = median(disk.many);
@@ -221,23 +239,23 @@ async function main() {
     "",
     "## W1: one browser, 10 concurrent connections (read state, increment, render a small page)",
     "",
-    "| Side | req/s | vs plain | p99 ms | answered | lost updates |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| Side | req/s | vs plain | p99 ms | answered | lost updates | store writes per request |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.side} | ${r.w1.rps} | ${pct(r.w1.ratio)} | ${r.w1.p99} | ${r.w1.answered} | ${r.w1.lost}${r.w1.answered ? ` (${pct(r.w1.lost / r.w1.answered)})` : ""} |`,
+        `| ${r.side} | ${r.w1.rps} | ${pct(r.w1.ratio)} | ${r.w1.p99} | ${r.w1.answered} | ${r.w1.lost}${r.w1.answered ? ` (${pct(r.w1.lost / r.w1.answered)})` : ""} | ${writesCell(r.writesPerRequest.w1)} |`,
     ),
-    `| disk limit: raw write + rename, one file | ${Math.round(diskOne)} writes/s | | | | |`,
+    `| disk limit: raw write + rename, one file | ${Math.round(diskOne)} writes/s | | | | | |`,
     "",
     `## W2: ${SESSIONS} browsers, requests spread over them`,
     "",
-    "| Side | req/s | vs plain | p99 ms | lost updates | RSS after, MiB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| Side | req/s | vs plain | p99 ms | lost updates | store writes per request | RSS after, MiB | heap after, MiB |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.side} | ${r.w2.rps} | ${pct(r.w2.ratio)} | ${r.w2.p99} | ${r.w2.lost} | ${r.rssAfterW2MiB ?? ""} |`,
+        `| ${r.side} | ${r.w2.rps} | ${pct(r.w2.ratio)} | ${r.w2.p99} | ${r.w2.lost} | ${writesCell(r.writesPerRequest.w2)} | ${r.rssAfterW2MiB ?? ""} | ${r.heapAfterW2MiB ?? ""} |`,
     ),
-    `| disk limit: raw write + rename over ${SESSIONS} files | ${Math.round(diskMany)} writes/s | | | | |`,
+    `| disk limit: raw write + rename over ${SESSIONS} files | ${Math.round(diskMany)} writes/s | | | | | | |`,
     "",
     "## W3: 10,000 `items.push` in one request (FileStore)",
     "",

@@ -19,8 +19,22 @@ async function store(): Promise<Store> {
   return new FileStore({ dir: process.env.DIR as string, sweepInterval: 0 });
 }
 
+// Counts store writes, for the runner's writes-per-request figure (group commit at work).
+const backing = await store();
+let writes = 0;
+const counted: Store = {
+  get: (id, ttl) => backing.get(id, ttl),
+  set: (id, data, ttl) => {
+    writes++;
+    return backing.set(id, data, ttl);
+  },
+  delete: (id) => backing.delete(id),
+};
+
 const app = new Hono();
-app.use(persistSession({ secret: SECRET, store: await store() }));
+// Before the middleware, so that reading the figures touches no state.
+app.get("/stats", (c) => c.json({ writes, heapMiB: process.memoryUsage().heapUsed / 2 ** 20 }));
+app.use(persistSession({ secret: SECRET, store: counted }));
 app.get("/hit", (c) => {
   const state = new Counter();
   state.count++;
