@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
 import { FileStore, MemoryStore } from "../src/index.js";
+import { RedisStore } from "../src/stores/redis.js";
 import { createApp } from "./app.js";
 
 const dataDir = resolve(process.env.DATA_DIR ?? join(import.meta.dirname, ".data"));
@@ -28,12 +29,16 @@ if (!secret) {
 }
 
 const kind = process.env.STORE ?? "file";
-if (kind !== "file" && kind !== "memory") {
-  console.error(`STORE must be "file" or "memory", not ${JSON.stringify(kind)}`);
+if (kind !== "file" && kind !== "memory" && kind !== "redis") {
+  console.error(`STORE must be "file", "memory" or "redis", not ${JSON.stringify(kind)}`);
   process.exit(1);
 }
 const store =
-  kind === "memory" ? new MemoryStore() : new FileStore({ dir: join(dataDir, "sessions") });
+  kind === "memory"
+    ? new MemoryStore()
+    : kind === "redis"
+      ? new RedisStore({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" })
+      : new FileStore({ dir: join(dataDir, "sessions") });
 const port = Number(process.env.PORT ?? 3000);
 
 const server = serve(

@@ -89,6 +89,8 @@ const QUARANTINE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redi
  * A command waits at most `commandTimeout` seconds for a Redis that is down or hangs, then
  * fails with `STORE_FAILED`; the client reconnects by itself, and the next request after Redis
  * is back works without a restart.
+ *
+ * Needs Redis 6.2 or later (`GETEX`), or a server that speaks its protocol (Valkey).
  */
 export class RedisStore implements Store {
   /** The key prefix. */
@@ -226,7 +228,8 @@ export class RedisStore implements Store {
     for (let attempt = 0; ; attempt++) {
       const set = ["SET", key, token, "NX", "PX", String(LOCK_TTL_MS)];
       if ((await this.#send("lock", key, set)) !== null) break;
-      if (Date.now() >= deadline) {
+      // Negated so that a NaN timeout fails at once instead of polling forever.
+      if (!(Date.now() < deadline)) {
         throw new PersistError(
           "LOCK_TIMEOUT",
           `${key} is still locked by another request after ${timeout} s`,
