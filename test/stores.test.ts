@@ -60,6 +60,23 @@ describe("FileStore", () => {
     expect(readdirSync(dir)).toEqual([id]);
   });
 
+  test("what it remembers of a file is never served once the file changed behind its back", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const other = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    await store.set(id, "mine", 60);
+    expect(await store.get(id, 60)).toBe("mine");
+    await other.set(id, "theirs", 60);
+    expect(await store.get(id, 60)).toBe("theirs");
+    // Rewritten in place, same size, mtime put back: the change time still tells.
+    const { atime, mtime } = statSync(join(dir, id));
+    writeFileSync(join(dir, id), "THEIRS");
+    utimesSync(join(dir, id), atime, mtime);
+    expect(await store.get(id, 60)).toBe("THEIRS");
+    await other.delete(id);
+    expect(await store.get(id, 60)).toBeUndefined();
+  });
+
   test("a failed write leaves the old state and no temporary file", async () => {
     const store = new FileStore({ dir, sweepInterval: 0 });
     const id = v4();

@@ -336,7 +336,8 @@ async function write(live: Live): Promise<void> {
       saved: now,
       state,
     });
-    const size = Buffer.byteLength(data);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most states need no byte count at all.
+    const size = data.length * 3 <= config.maxBytes ? 0 : Buffer.byteLength(data);
     if (size > config.maxBytes) {
       throw new PersistError(
         "STATE_TOO_LARGE",

@@ -50,6 +50,8 @@ const TEMP_GRACE_MS = 60_000;
 const TEMP_NAME = /^\.[0-9a-f-]{36}\.(\d+)\.[0-9a-f]+\.tmp$/;
 // Quarantined files are kept this long for inspection, then swept.
 const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
+// How many files' contents are remembered to skip reading them again (the Lives cache size).
+const RECENT = 1000;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 
 /**
@@ -68,6 +70,8 @@ export class FileStore implements Store {
   readonly dir: string;
   readonly #fsync: boolean;
   readonly #timer: NodeJS.Timeout | undefined;
+  /** What this store last read or wrote per id, with the file's stamp then, least recent first. */
+  readonly #recent = new Map<string, { stamp: string; data: string }>();
 
   constructor(options: FileStoreOptions = {}) {
     const { dir = ".hono-persist", sweepInterval = 600, fsync = false } = options;
@@ -99,6 +103,24 @@ export class FileStore implements Store {
 
   async get(id: string, ttl: number): Promise<string | undefined> {
     const file = this.#path(id);
+    const known = this.#recent.get(id);
+    if (known) {
+      // One lstat instead of open, fstat, read and close, when the file is the one this store
+      // last read or wrote: same inode, size and times (any write by anyone renames a new inode in).
+      let stat: Stats | undefined;
+      try {
+        stat = lstatSync(file);
+      } catch (error) {
+        if (code(error) !== "ENOENT") throw failed("read", file, error);
+      }
+      if (stat?.isFile() && stampOf(stat) === known.stamp) {
+        const now = Date.now();
+        if (stat.mtimeMs <= now) return this.#expire(id, file);
+        this.#slide(id, file, stat, ttl, now);
+        return known.data;
+      }
+      this.#recent.delete(id);
+    }
     let fd: number;
     try {
       // O_NOFOLLOW: a symlink planted in place of a state file is refused, not followed.
@@ -114,14 +136,10 @@ export class FileStore implements Store {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw new PersistError("INVALID_STATE", `${file} is not a regular file`);
       const now = Date.now();
-      if (stat.mtimeMs <= now) {
-        unlinkSync(file);
-        return undefined;
-      }
+      if (stat.mtimeMs <= now) return this.#expire(id, file);
       const data = readFileSync(fd, "utf8");
-      // Slide the deadline, but only when it moves by over 1% of the ttl, to spare a syscall.
-      const deadline = now + ttl * 1000;
-      if (deadline - stat.mtimeMs > ttl * 10) futimesSync(fd, now / 1000, deadline / 1000);
+      this.#remember(id, stat, data);
+      this.#slide(id, file, stat, ttl, now);
       return data;
     } catch (error) {
       if (error instanceof PersistError) throw error;
@@ -131,12 +149,38 @@ export class FileStore implements Store {
     }
   }
 
+  #expire(id: string, file: string): undefined {
+    this.#recent.delete(id);
+    try {
+      unlinkSync(file);
+    } catch (error) {
+      if (code(error) !== "ENOENT") throw failed("remove", file, error);
+    }
+    return undefined;
+  }
+
+  /** Moves the deadline, but only when it moves by over 1% of the ttl, to spare a syscall. */
+  #slide(id: string, file: string, stat: Stats, ttl: number, now: number): void {
+    const deadline = now + ttl * 1000;
+    if (deadline - stat.mtimeMs <= ttl * 10) return;
+    lutimesSync(file, now / 1000, deadline / 1000);
+    const known = this.#recent.get(id);
+    if (known) known.stamp = stampOf(lstatSync(file));
+  }
+
+  #remember(id: string, stat: Stats, data: string): void {
+    this.#recent.delete(id);
+    this.#recent.set(id, { stamp: stampOf(stat), data });
+    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as string);
+  }
+
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
     const temp = join(this.dir, `.${id}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
       this.#write(temp, data, ttl);
       renameSync(temp, file);
+      this.#remember(id, lstatSync(file), data);
     } catch (error) {
       try {
         unlinkSync(temp);
@@ -169,6 +213,7 @@ export class FileStore implements Store {
 
   async delete(id: string): Promise<void> {
     const file = this.#path(id);
+    this.#recent.delete(id);
     try {
       unlinkSync(file);
     } catch (error) {
@@ -179,6 +224,7 @@ export class FileStore implements Store {
   /** Renames the entry to `<id>.<time>.corrupt`, kept for a week, then swept. */
   async quarantine(id: string): Promise<void> {
     const file = this.#path(id);
+    this.#recent.delete(id);
     const aside = `${file}.${Date.now()}.corrupt`;
     try {
       renameSync(file, aside);
@@ -260,6 +306,11 @@ export class FileStore implements Store {
       throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
     return file;
   }
+}
+
+/** Identifies one version of a file: a write renames a new inode in, a touch changes the times. */
+function stampOf(stat: Stats): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
 function code(error: unknown): string | undefined {
