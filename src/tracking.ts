@@ -143,12 +143,24 @@ export class Tracker {
         };
       } else if (Array.isArray(target)) {
         wrapped = function (this: unknown, ...args: unknown[]) {
-          const self = toRaw(this);
-          const result = Reflect.apply(fn, self, key === "sort" ? args : args.map(toRaw));
-          onChange();
-          // sort, reverse, fill and copyWithin return the array itself: its Proxy, as before.
-          return result === self ? tracker.wrap(self) : result;
+          // Called on another array (`push.call(other, …)`): that array's own traps see it.
+          if (toRaw(this) !== target) return Reflect.apply(fn, this, args);
+          let result: unknown;
+          try {
+            result = Reflect.apply(fn, target, key === "sort" ? sortArgs(args) : args.map(toRaw));
+          } finally {
+            // Even a comparator that throws half-way through a sort has moved elements.
+            onChange();
+          }
+          // What comes out is what came in: Proxies of the elements, the array's own Proxy.
+          if (result === target) return proxy;
+          if (key === "splice") return (result as unknown[]).map((item) => tracker.wrap(item));
+          return tracker.wrap(result);
         };
+        const sortArgs = ([compare]: unknown[]) =>
+          typeof compare === "function"
+            ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
+            : [];
       } else {
         wrapped = function (this: unknown, ...args: unknown[]) {
           const result = Reflect.apply(fn, toRaw(this), args.map(toRaw));

@@ -237,6 +237,48 @@ test("a late change to an instance still cached is saved: it is the live state",
   expect(logged).toEqual([]);
 });
 
+test("another process's write wins over a cached instance's late change, and is what the next request sees", async () => {
+  const app = appOver(new FileStore({ dir, sweepInterval: 0 }));
+  const elsewhere = appOver(new FileStore({ dir, sweepInterval: 0 }), { cacheSize: 0 });
+  let late: State | undefined;
+  app.post("/keep", (c) => {
+    late = new State();
+    return c.text("ok");
+  });
+  const inc = (c: { text: (s: string) => Response }) => {
+    new State().count += 1;
+    return c.text("ok");
+  };
+  app.post("/inc", inc);
+  elsewhere.post("/inc", inc);
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  await browser.request("/keep", { method: "POST" });
+  const other = new Browser(elsewhere);
+  for (const [name, value] of browser.cookies) other.cookies.set(name, value);
+  await other.request("/inc", { method: "POST" });
+  (late as State).secret = "late";
+  await vi.waitFor(() => expect(logged).toHaveLength(1), { timeout: 500, interval: 2 });
+  expect(logged[0]).toMatch(/not saved: the stored state was changed, cleared or expired since$/);
+  await browser.request("/inc", { method: "POST" });
+  expect(await browser.text("/")).toBe("102 credit-card");
+  // The replaced instance is inert: changing it neither saves nor spins.
+  (late as State).count = 0;
+  expect(await browser.text("/")).toBe("102 credit-card");
+});
+
+test("a cached instance does not outlive `maxAge`", async () => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  const browser = new Browser(
+    appOver(new FileStore({ dir, sweepInterval: 0 }), { maxAge: 2, idleTimeout: 60 }),
+  );
+  await browser.request("/init", { method: "POST" });
+  vi.setSystemTime(Date.now() + 1_000);
+  expect(await browser.text("/")).toBe("100 credit-card");
+  vi.setSystemTime(Date.now() + 2_000);
+  expect(await browser.text("/")).toBe("0 ");
+});
+
 test("`new` after the request ended (a timer) throws and leaves nothing in the cache", async () => {
   const store = new MemoryStore();
   const app = appOver(store);

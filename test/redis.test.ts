@@ -17,7 +17,13 @@ import {
 } from "../src/index.js";
 import { RedisStore } from "../src/stores/redis.js";
 import { hasRedisServer, type RedisServer, startRedisServer } from "./fixtures/redis-server.js";
-import { type ServerProcess, startCounterServer } from "./fixtures/servers.js";
+import {
+  across,
+  type Reply,
+  type ServerProcess,
+  startCounterServer,
+  thousandIncrements,
+} from "./fixtures/servers.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 import { figure } from "./reliability/figures.js";
 import { storeContract } from "./store-contract.js";
@@ -601,7 +607,6 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
   });
 
   describe("two server processes sharing one Redis", () => {
-    type Reply = { id: string; count: number; pid: number };
     let servers: ServerProcess[] = [];
     let dir: ReturnType<typeof tempDir>;
     beforeAll(() => {
@@ -619,30 +624,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
         startCounterServer(dir.dir, shared),
         startCounterServer(dir.dir, shared),
       ]);
-      const [a, b] = servers as [ServerProcess, ServerProcess];
-      const browser = new Browser(a.url);
-      const to = (server: ServerProcess) => (path: string, init?: RequestInit) =>
-        browser.request(new URL(path, server.url).href, init);
-      return { browser, a: to(a), b: to(b), prefix: shared.REDIS_PREFIX };
-    }
-
-    /** `total` increments, `inFlight` at a time, alternating between the two servers. */
-    async function spread(session: Awaited<ReturnType<typeof two>>, total: number) {
-      const statuses: number[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          while (next < total) {
-            const k = next++;
-            const response = await (k % 2 ? session.b : session.a)("/increment", {
-              method: "POST",
-            });
-            statuses.push(response.status);
-            await response.arrayBuffer();
-          }
-        }),
-      );
-      return statuses;
+      return { ...across(servers as [ServerProcess, ServerProcess]), prefix: shared.REDIS_PREFIX };
     }
 
     test("a session made on A goes on on B, write after write; clearing on B is seen on A", async () => {
@@ -673,40 +655,21 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
 
     test("with `lock`, 1,000 concurrent increments spread over both end at exactly 1,000", async () => {
       const session = await two({ LOCK: "20" });
-      await session.a("/increment", { method: "POST" });
-      const started = Date.now();
-      const statuses = await spread(session, 999);
-      const seconds = (Date.now() - started) / 1000;
-      const final = (await (await session.b("/")).json()) as Reply;
-      figure("redis-two-processes-lock", {
-        sent: 1000,
-        inFlight: 16,
-        answered200: statuses.filter((status) => status === 200).length + 1,
-        final: final.count,
-        lost: 1000 - final.count,
-        requestsPerSecond: Math.round(999 / seconds),
-      });
-      expect(statuses.filter((status) => status !== 200)).toEqual([]);
-      expect(final.count).toBe(1000);
+      const { failed, final } = await thousandIncrements(session, "redis-two-processes-lock");
+      expect(failed).toEqual([]);
+      expect(final).toBe(1000);
       // Locks are released just after each response leaves.
       await until(async () => (await admin.keys(`${session.prefix}*.lock`)).length === 0);
     });
 
     test("without `lock`, concurrent increments through both can be lost (measured, documented)", async () => {
-      const session = await two();
-      await session.a("/increment", { method: "POST" });
-      const statuses = await spread(session, 999);
-      const final = (await (await session.b("/")).json()) as Reply;
-      figure("redis-two-processes-no-lock", {
-        sent: 1000,
-        inFlight: 16,
-        answered200: statuses.filter((status) => status === 200).length + 1,
-        final: final.count,
-        lost: 1000 - final.count,
-      });
-      expect(statuses.filter((status) => status !== 200)).toEqual([]);
-      expect(final.count).toBeGreaterThan(0);
-      expect(final.count).toBeLessThanOrEqual(1000);
+      const { failed, final } = await thousandIncrements(
+        await two(),
+        "redis-two-processes-no-lock",
+      );
+      expect(failed).toEqual([]);
+      expect(final).toBeGreaterThan(0);
+      expect(final).toBeLessThanOrEqual(1000);
     });
   });
 });

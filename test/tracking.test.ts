@@ -161,6 +161,33 @@ describe("fidelity", () => {
     expect(JSON.parse(JSON.stringify(proxy))).toEqual({ a: 1, nested: { b: [1, 2, 3] } });
   });
 
+  test("array mutators give back what the plain array would: the same objects, through their Proxies", () => {
+    const { proxy, log } = tracked({ items: [{ n: 1 }, { n: 2 }, { n: 3 }] as { n: number }[] });
+    const [first, second, third] = [proxy.items[0], proxy.items[1], proxy.items[2]];
+    const seen: unknown[] = [];
+    proxy.items.sort((a, b) => {
+      seen.push(a, b);
+      return b.n - a.n;
+    });
+    expect(seen.every((item) => item === first || item === second || item === third)).toBe(true);
+    expect(proxy.items.pop()).toBe(first);
+    expect(proxy.items.shift()).toBe(third);
+    expect(proxy.items.splice(0, 1)).toEqual([second]);
+    expect(proxy.items.splice(0, 0)).toEqual([]);
+    expect(proxy.items.push(first as { n: number })).toBe(1);
+    expect(proxy.items.reverse()).toBe(proxy.items);
+    expect(log.changes).toBeGreaterThanOrEqual(6);
+  });
+
+  test("an array mutator called on another tracked array changes (and marks) that one", () => {
+    const one = tracked({ list: [1] });
+    const two = tracked({ list: [] as number[] });
+    one.proxy.list.push.call(two.proxy.list, 42);
+    expect(toRaw(two.proxy).list).toEqual([42]);
+    expect(toRaw(one.proxy).list).toEqual([1]);
+    expect(two.log.changes).toBeGreaterThan(0);
+  });
+
   test("toRaw() gives what structuredClone accepts", () => {
     const { proxy } = tracked({ nested: { list: [1, { deep: true }] } });
     expect(() => structuredClone(proxy.nested)).toThrow("could not be cloned");

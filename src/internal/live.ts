@@ -15,7 +15,8 @@ const livesByProxy = new WeakMap<object, Live>();
 /**
  * One browser's state for one key, shared by every request of that browser that this process
  * serves at the same time, so that synchronous mutations of concurrent requests all land on one
- * object. It stays in `config.lives` while a request uses it or a write is pending, no longer.
+ * object. Between requests it stays in `config.lives` (within `cacheSize`), to be reused by the
+ * browser's next request when the store still holds what this process last read or wrote.
  */
 export class Live {
   readonly info: ClassInfo;
@@ -59,7 +60,10 @@ export class Live {
   /** Regenerations of this state run one at a time. */
   regenerating: Promise<void> = Promise.resolve();
   #scheduled = false;
-  readonly tracker = new Tracker(() => this.#changed());
+  /** Replaced when a newer state is loaded: Proxies of the replaced instance change nothing. */
+  tracker = this.#newTracker();
+  /** The background write of a change made outside any request, while it runs. */
+  background: Promise<void> | undefined;
 
   constructor(config: Config, info: ClassInfo, id: string) {
     this.config = config;
@@ -69,6 +73,20 @@ export class Live {
 
   get cacheKey(): string {
     return `${this.info.key}:${this.id}`;
+  }
+
+  #newTracker(): Tracker {
+    const tracker: Tracker = new Tracker(() => {
+      if (this.tracker === tracker) this.#changed();
+    });
+    return tracker;
+  }
+
+  /** Forgets the instance: the next `new` builds one from the state loaded. */
+  replaceInstance(): void {
+    this.raw = undefined;
+    this.proxy = undefined;
+    this.tracker = this.#newTracker();
   }
 
   #changed(): void {
@@ -86,12 +104,21 @@ export class Live {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      void this.#flushInBackground();
+      // A request that took the instance meanwhile writes the change itself.
+      if (this.refs > 0 || !this.dirty) return;
+      this.background = this.#flushInBackground().finally(() => {
+        this.background = undefined;
+      });
     });
   }
 
+  /**
+   * Writes a change made outside any request as a request would: under the lock, and only over
+   * the very entry this instance came from (another process may have written since).
+   */
   async #flushInBackground(): Promise<void> {
-    const { lives, logger, store } = this.config;
+    const { config } = this;
+    const { lives, logger, store } = config;
     const dropped = (why: string) => {
       this.dirty = false;
       logger.error(
@@ -101,12 +128,15 @@ export class Live {
     try {
       const cached = lives.get(this.cacheKey);
       if (cached && cached !== this) return dropped("a newer request holds this state");
-      if (this.retired) {
-        // Out of the cache since: write only over the very entry this instance came from.
-        const current = await store.get(this.id, this.config.idleTimeout);
+      if (config.lock !== undefined && store.lock)
+        this.unlock = await store.lock(this.id, config.lock);
+      if (this.saved !== undefined) {
+        const current = await store.get(this.id, config.idleTimeout);
         if (current === undefined || current !== this.data) {
           return dropped("the stored state was changed, cleared or expired since");
         }
+      }
+      if (lives.get(this.cacheKey) !== this) {
         if (lives.has(this.cacheKey)) return dropped("a newer request holds this state");
         this.retired = false;
         lives.set(this.cacheKey, this);
@@ -116,6 +146,7 @@ export class Live {
       logger.error(`[hono-persist] background write failed: ${String(error)}`);
     } finally {
       if (this.refs === 0 && !this.dirty) settle(this);
+      else unlock(this);
     }
   }
 }
@@ -142,8 +173,7 @@ export async function acquire(
   config.lives.set(cacheKey, live);
   // The first request of this browser in this process (now): load, or check that the cached
   // instance is still what the store holds. Later concurrent requests share that load.
-  if (live.refs === 0 && !live.detached && !live.dirty && !live.writing)
-    live.ready = lockAndLoad(live);
+  if (live.refs === 0 && !live.detached) live.ready = reload(live);
   live.refs++;
   let found = false;
   try {
@@ -155,6 +185,12 @@ export async function acquire(
     }
   }
   return found && !live.detached ? live : undefined;
+}
+
+/** After a background write of the instance, if one runs: then as any first request. */
+async function reload(live: Live): Promise<boolean> {
+  await live.background;
+  return lockAndLoad(live);
 }
 
 /** Takes the state's lock (option `lock`), then loads it; the lock goes with a state not found. */
@@ -178,7 +214,17 @@ async function load(live: Live): Promise<boolean> {
   try {
     data = await config.store.get(id, config.idleTimeout);
     if (data === undefined) return false;
-    if (live.raw && data === live.data) return true;
+    if (live.raw && data === live.data) {
+      if (live.created + config.maxAge * 1000 > Date.now()) return true;
+      await config.store.delete(id);
+      return false;
+    }
+    if (live.dirty) {
+      config.logger.error(
+        `[hono-persist] a change to "${info.key}" ${id} made after its request ended was not saved: the stored state was changed since`,
+      );
+      live.dirty = false;
+    }
     const size = Buffer.byteLength(data);
     if (size > config.maxBytes) {
       throw new PersistError(
@@ -208,8 +254,7 @@ async function load(live: Live): Promise<boolean> {
     live.savedAt = envelope.saved;
     live.data = data;
     // Built by the next `new` from what was loaded (it replaces an instance cached earlier).
-    live.raw = undefined;
-    live.proxy = undefined;
+    live.replaceInstance();
     live.pending = { fields, migrated };
     live.restored = true;
     return true;
@@ -318,8 +363,8 @@ async function write(live: Live): Promise<void> {
   // One turn of the event loop first: the concurrent requests of this browser that finish in
   // it are all carried by this one write (group commit), each still answered after it.
   await new Promise((resolve) => setImmediate(resolve));
-  if (live.detached || !live.raw) return;
   live.dirty = false;
+  if (live.detached || !live.raw) return;
   try {
     let state: string;
     live.serializing = true;

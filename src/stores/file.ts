@@ -50,8 +50,10 @@ const TEMP_GRACE_MS = 60_000;
 const TEMP_NAME = /^\.[0-9a-f-]{36}\.(\d+)\.[0-9a-f]+\.tmp$/;
 // Quarantined files are kept this long for inspection, then swept.
 const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
-// How many files' contents are remembered to skip reading them again (the Lives cache size).
+// How many files' contents are remembered to skip reading them again, and their total length
+// at most (UTF-16 units): large states are not kept in memory twice without a bound.
 const RECENT = 1000;
+const RECENT_LENGTH = 16 * 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 
 /**
@@ -72,6 +74,7 @@ export class FileStore implements Store {
   readonly #timer: NodeJS.Timeout | undefined;
   /** What this store last read or wrote per id, with the file's stamp then, least recent first. */
   readonly #recent = new Map<string, { stamp: string; data: string }>();
+  #recentLength = 0;
 
   constructor(options: FileStoreOptions = {}) {
     const { dir = ".hono-persist", sweepInterval = 600, fsync = false } = options;
@@ -119,7 +122,7 @@ export class FileStore implements Store {
         this.#slide(id, file, stat, ttl, now);
         return known.data;
       }
-      this.#recent.delete(id);
+      this.#forget(id);
     }
     let fd: number;
     try {
@@ -150,7 +153,7 @@ export class FileStore implements Store {
   }
 
   #expire(id: string, file: string): undefined {
-    this.#recent.delete(id);
+    this.#forget(id);
     try {
       unlinkSync(file);
     } catch (error) {
@@ -165,22 +168,41 @@ export class FileStore implements Store {
     if (deadline - stat.mtimeMs <= ttl * 10) return;
     lutimesSync(file, now / 1000, deadline / 1000);
     const known = this.#recent.get(id);
-    if (known) known.stamp = stampOf(lstatSync(file));
+    if (!known) return;
+    // The file at the path may be another process's by now: remember only the one touched.
+    const after = lstatSync(file);
+    if (after.ino === stat.ino && after.size === stat.size) known.stamp = stampOf(after);
+    else this.#forget(id);
   }
 
   #remember(id: string, stat: Stats, data: string): void {
-    this.#recent.delete(id);
+    this.#forget(id);
     this.#recent.set(id, { stamp: stampOf(stat), data });
-    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as string);
+    this.#recentLength += data.length;
+    for (const [oldest, entry] of this.#recent) {
+      if (this.#recent.size <= RECENT && this.#recentLength <= RECENT_LENGTH) break;
+      this.#recent.delete(oldest);
+      this.#recentLength -= entry.data.length;
+    }
+  }
+
+  #forget(id: string): void {
+    const entry = this.#recent.get(id);
+    if (!entry) return;
+    this.#recent.delete(id);
+    this.#recentLength -= entry.data.length;
   }
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
     const temp = join(this.dir, `.${id}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
     try {
-      this.#write(temp, data, ttl);
+      const written = this.#write(temp, data, ttl);
       renameSync(temp, file);
-      this.#remember(id, lstatSync(file), data);
+      // Another process may have renamed its own file in since: remember only ours.
+      const stat = lstatSync(file);
+      if (stat.ino === written) this.#remember(id, stat, data);
+      else this.#forget(id);
     } catch (error) {
       try {
         unlinkSync(temp);
@@ -191,7 +213,8 @@ export class FileStore implements Store {
     }
   }
 
-  #write(temp: string, data: string, ttl: number): void {
+  /** Writes `temp` and returns its inode. */
+  #write(temp: string, data: string, ttl: number): number {
     let fd: number;
     try {
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -206,6 +229,7 @@ export class FileStore implements Store {
       if (this.#fsync) fsyncSync(fd);
       const now = Date.now();
       futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
+      return fstatSync(fd).ino;
     } finally {
       closeSync(fd);
     }
@@ -213,7 +237,7 @@ export class FileStore implements Store {
 
   async delete(id: string): Promise<void> {
     const file = this.#path(id);
-    this.#recent.delete(id);
+    this.#forget(id);
     try {
       unlinkSync(file);
     } catch (error) {
@@ -224,7 +248,7 @@ export class FileStore implements Store {
   /** Renames the entry to `<id>.<time>.corrupt`, kept for a week, then swept. */
   async quarantine(id: string): Promise<void> {
     const file = this.#path(id);
-    this.#recent.delete(id);
+    this.#forget(id);
     const aside = `${file}.${Date.now()}.corrupt`;
     try {
       renameSync(file, aside);

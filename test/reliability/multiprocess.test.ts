@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { type ServerProcess, startCounterServer } from "../fixtures/servers.js";
-import { Browser, tempDir } from "../helpers.js";
-import { figure } from "./figures.js";
-
-type Reply = { id: string; count: number; pid: number };
+import {
+  across,
+  type Reply,
+  type ServerProcess,
+  startCounterServer,
+  thousandIncrements,
+} from "../fixtures/servers.js";
+import { tempDir } from "../helpers.js";
 
 let dir: string;
 let removeDir: () => void;
@@ -23,35 +26,6 @@ async function two(env: Record<string, string> = {}): Promise<[ServerProcess, Se
   return servers as [ServerProcess, ServerProcess];
 }
 
-/** One browser whose requests alternate between two servers (its cookie goes to both). */
-function across([a, b]: [ServerProcess, ServerProcess]) {
-  const browser = new Browser(a.url);
-  const to = (server: ServerProcess, path: string, init?: RequestInit) =>
-    browser.request(new URL(path, server.url).href, init);
-  return {
-    browser,
-    a: (path: string, init?: RequestInit) => to(a, path, init),
-    b: (path: string, init?: RequestInit) => to(b, path, init),
-  };
-}
-
-/** `total` increments, `inFlight` at a time, alternating between the two servers. */
-async function spread(session: ReturnType<typeof across>, total: number, inFlight: number) {
-  const statuses: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < total) {
-        const k = next++;
-        const response = await (k % 2 ? session.b : session.a)("/increment", { method: "POST" });
-        statuses.push(response.status);
-        await response.arrayBuffer();
-      }
-    }),
-  );
-  return statuses;
-}
-
 test("a write through one process is seen by the next request through the other", async () => {
   const session = across(await two());
   const pids = new Set<number>();
@@ -68,34 +42,17 @@ test("a write through one process is seen by the next request through the other"
 });
 
 test("with `lock`, 1,000 concurrent increments spread over two processes end at exactly 1,000", async () => {
-  const session = across(await two({ LOCK: "20" }));
-  await session.a("/increment", { method: "POST" });
-  const statuses = await spread(session, 999, 16);
-  const final = (await (await session.b("/")).json()) as Reply;
-  figure("two-processes-lock", {
-    sent: 1000,
-    inFlight: 16,
-    answered200: statuses.filter((status) => status === 200).length + 1,
-    final: final.count,
-    lost: 1000 - final.count,
-  });
-  expect(statuses.filter((status) => status !== 200)).toEqual([]);
-  expect(final.count).toBe(1000);
+  const { failed, final } = await thousandIncrements(
+    across(await two({ LOCK: "20" })),
+    "two-processes-lock",
+  );
+  expect(failed).toEqual([]);
+  expect(final).toBe(1000);
 });
 
 test("without `lock`, concurrent increments through two processes can be lost (measured, documented)", async () => {
-  const session = across(await two());
-  await session.a("/increment", { method: "POST" });
-  const statuses = await spread(session, 999, 16);
-  const final = (await (await session.b("/")).json()) as Reply;
-  figure("two-processes-no-lock", {
-    sent: 1000,
-    inFlight: 16,
-    answered200: statuses.filter((status) => status === 200).length + 1,
-    final: final.count,
-    lost: 1000 - final.count,
-  });
-  expect(statuses.filter((status) => status !== 200)).toEqual([]);
-  expect(final.count).toBeGreaterThan(0);
-  expect(final.count).toBeLessThanOrEqual(1000);
+  const { failed, final } = await thousandIncrements(across(await two()), "two-processes-no-lock");
+  expect(failed).toEqual([]);
+  expect(final).toBeGreaterThan(0);
+  expect(final).toBeLessThanOrEqual(1000);
 });
