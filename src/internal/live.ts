@@ -34,6 +34,7 @@ export class Live {
   writing: Promise<void> | undefined;
   /** Resolves to whether stored state was found. */
   ready: Promise<boolean> = Promise.resolve(false);
+  /** Loaded from the store by this process (not created fresh in it). */
   restored = false;
   created = Date.now();
   /** The state JSON known to be in the store; `undefined` when nothing is stored. */
@@ -53,8 +54,6 @@ export class Live {
   unlock: (() => void | Promise<void>) | undefined;
   /** Cleared, and its entry not yet deleted: stays cached so that no request reloads it meanwhile. */
   tombstone = false;
-  /** Evicted from the cache: a later change must not overwrite a newer instance's state. */
-  retired = false;
   /** Serializing: what superjson reads through a nested Proxy is not a change. */
   serializing = false;
   /** Regenerations of this state run one at a time. */
@@ -138,7 +137,6 @@ export class Live {
       }
       if (lives.get(this.cacheKey) !== this) {
         if (lives.has(this.cacheKey)) return dropped("a newer request holds this state");
-        this.retired = false;
         lives.set(this.cacheKey, this);
       }
       await flush(this);
@@ -447,7 +445,6 @@ function settle(live: Live): void {
 function remove(live: Live): void {
   if (live.tombstone) return;
   if (live.config.lives.get(live.cacheKey) === live) live.config.lives.delete(live.cacheKey);
-  if (!live.detached) live.retired = true;
   unlock(live);
 }
 
