@@ -223,7 +223,7 @@ async function load(live: Live): Promise<boolean> {
       );
       live.dirty = false;
     }
-    const size = Buffer.byteLength(data);
+    const size = data.length * 3 <= config.maxBytes ? 0 : Buffer.byteLength(data);
     if (size > config.maxBytes) {
       throw new PersistError(
         "INVALID_STATE",
