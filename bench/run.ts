@@ -167,24 +167,18 @@ async function main() {
   const plain = sides[0] as Side;
   const ratio = (side: Side, w: "w1" | "w2") =>
     median(side[w].map((result, round) => result.rps / ((plain[w][round] as LoadResult).rps || 1)));
+  const summary = (side: Side, w: "w1" | "w2") => ({
+    rps: Math.round(median(side[w].map((r) => r.rps))),
+    ratio: ratio(side, w),
+    p99: median(side[w].map((r) => r.p99)),
+    lost: side[w].reduce((s, r) => s + r.lost, 0),
+    answered: side[w].reduce((s, r) => s + r.ok, 0),
+    errors: side[w].reduce((s, r) => s + r.errors, 0),
+  });
   const rows = sides.map((side) => ({
     side: side.name,
-    w1: {
-      rps: Math.round(median(side.w1.map((r) => r.rps))),
-      ratio: ratio(side, "w1"),
-      p99: median(side.w1.map((r) => r.p99)),
-      lost: side.w1.reduce((s, r) => s + r.lost, 0),
-      answered: side.w1.reduce((s, r) => s + r.ok, 0),
-      errors: side.w1.reduce((s, r) => s + r.errors, 0),
-    },
-    w2: {
-      rps: Math.round(median(side.w2.map((r) => r.rps))),
-      ratio: ratio(side, "w2"),
-      p99: median(side.w2.map((r) => r.p99)),
-      lost: side.w2.reduce((s, r) => s + r.lost, 0),
-      answered: side.w2.reduce((s, r) => s + r.ok, 0),
-      errors: side.w2.reduce((s, r) => s + r.errors, 0),
-    },
+    w1: summary(side, "w1"),
+    w2: summary(side, "w2"),
     writesPerRequest: {
       w1: side.writes.w1.length ? median(side.writes.w1) : undefined,
       w2: side.writes.w2.length ? median(side.writes.w2) : undefined,

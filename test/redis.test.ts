@@ -23,6 +23,7 @@ import {
   type ServerProcess,
   startCounterServer,
   thousandIncrements,
+  writeThenReadAcross,
 } from "./fixtures/servers.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 import { figure } from "./reliability/figures.js";
@@ -629,17 +630,12 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
 
     test("a session made on A goes on on B, write after write; clearing on B is seen on A", async () => {
       const session = await two();
-      const pids = new Set<number>();
-      for (let i = 1; i <= 10; i++) {
-        const written = (await (
-          await (i % 2 ? session.a : session.b)("/increment", { method: "POST" })
-        ).json()) as Reply;
-        const read = (await (await (i % 2 ? session.b : session.a)("/")).json()) as Reply;
-        pids.add(written.pid).add(read.pid);
-        expect(written.count).toBe(i);
-        expect(read).toMatchObject({ id: written.id, count: i });
-      }
-      expect(pids.size).toBe(2);
+      const pairs = await writeThenReadAcross(session, 10);
+      pairs.forEach(({ written, read }, i) => {
+        expect(written.count).toBe(i + 1);
+        expect(read).toMatchObject({ id: written.id, count: i + 1 });
+      });
+      expect(new Set(pairs.flatMap(({ written, read }) => [written.pid, read.pid])).size).toBe(2);
       const id = session.browser.cookie("counter")?.split(".")[0] ?? "";
       expect(await admin.exists(`${session.prefix}${id}`)).toBe(1);
       const cookie = session.browser.cookies.get("counter") ?? "";

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, expect, test } from "vitest";
 import {
   across,
-  type Reply,
   type ServerProcess,
   startCounterServer,
   thousandIncrements,
+  writeThenReadAcross,
 } from "../fixtures/servers.js";
 import { tempDir } from "../helpers.js";
 
@@ -28,17 +28,12 @@ async function two(env: Record<string, string> = {}): Promise<[ServerProcess, Se
 
 test("a write through one process is seen by the next request through the other", async () => {
   const session = across(await two());
-  const pids = new Set<number>();
-  for (let i = 1; i <= 20; i++) {
-    const written = (await (
-      await (i % 2 ? session.a : session.b)("/increment", { method: "POST" })
-    ).json()) as Reply;
-    const read = (await (await (i % 2 ? session.b : session.a)("/")).json()) as Reply;
-    pids.add(written.pid).add(read.pid);
-    expect(written.count).toBe(i);
-    expect(read).toMatchObject({ id: written.id, count: i });
-  }
-  expect(pids.size).toBe(2);
+  const pairs = await writeThenReadAcross(session, 20);
+  pairs.forEach(({ written, read }, i) => {
+    expect(written.count).toBe(i + 1);
+    expect(read).toMatchObject({ id: written.id, count: i + 1 });
+  });
+  expect(new Set(pairs.flatMap(({ written, read }) => [written.pid, read.pid])).size).toBe(2);
 });
 
 test("with `lock`, 1,000 concurrent increments spread over two processes end at exactly 1,000", async () => {
