@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { deleteCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
-import type { CookieOptions } from "hono/utils/cookie";
+import { type CookieOptions, parse } from "hono/utils/cookie";
 import { signSessionId, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
 import { acquire, flush, release } from "./internal/live.js";
@@ -33,9 +33,13 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       closed: false,
     };
     try {
-      await preload(scope);
+      // Most requests need no promise of ours beyond next()'s (each costs on Node 20, whose
+      // AsyncLocalStorage runs a hook per promise).
+      const loading = preload(scope);
+      if (loading) await loading;
       await scopes.run(scope, next);
-      await settleAll([...scope.held].map(flush));
+      if (scope.held.size === 1) for (const live of scope.held) await flush(live);
+      else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
       // A change of this request carried by another request's failed write fails this one too.
       for (const live of scope.changed) if (live.failure) throw live.failure;
     } catch (error) {
@@ -130,15 +134,24 @@ function positive(name: string, value: unknown): void {
 }
 
 /** Loads the state of every key whose cookie verifies; tampered or unknown ids start fresh. */
-async function preload(scope: Scope): Promise<void> {
+function preload(scope: Scope): Promise<void> | undefined {
   const { c, config } = scope;
-  const cookies = getCookie(c);
+  const header = c.req.header("Cookie");
+  if (!header) return;
   const prefix = config.cookie.hostPrefix ? "__Host-" : "";
-  const load = async (info: ClassInfo) => {
+  // Parsed for our names only: Hono's parse skips the others' values (and most requests
+  // carry one key's cookie or none: no promise per registered class then).
+  let found: [ClassInfo, string][] | undefined;
+  for (const info of registry.values()) {
     const name = prefix + info.key;
-    // Own properties only: a key such as "constructor" must not read Object.prototype.
-    const value = Object.hasOwn(cookies, name) ? cookies[name] : undefined;
-    if (typeof value !== "string") return;
+    // Hono answers `{}` when the name is absent: `constructor` would be Object's.
+    const value: unknown = parse(header, name)[name];
+    if (typeof value !== "string") continue;
+    found ??= [];
+    found.push([info, value]);
+  }
+  if (!found) return;
+  const load = async ([info, value]: [ClassInfo, string]) => {
     const verified = verify(config, value);
     // Strict mode: a validly signed id with nothing stored is not adopted either.
     const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
@@ -150,19 +163,16 @@ async function preload(scope: Scope): Promise<void> {
     scope.lives.set(info.key, live);
     if (verified.rotated) scope.issue.add(live);
   };
-  // Most requests carry one key's cookie or none: no promise per registered class then.
-  const classes = [...registry.values()].filter((info) =>
-    Object.hasOwn(cookies, prefix + info.key),
-  );
-  if (classes.length === 0) return;
-  if (classes.length === 1 || config.lock !== undefined) {
+  if (found.length === 1) return load(found[0] as [ClassInfo, string]);
+  if (config.lock !== undefined) {
     // With `lock`, one at a time in key order: two processes locking two keys of one browser in
     // opposite orders would wait on each other until the timeout.
-    classes.sort((a, b) => (a.key < b.key ? -1 : 1));
-    for (const info of classes) await load(info);
-    return;
+    found.sort(([a], [b]) => (a.key < b.key ? -1 : 1));
+    return (async () => {
+      for (const entry of found) await load(entry);
+    })();
   }
-  await settleAll(classes.map(load));
+  return settleAll(found.map(load));
 }
 
 // Valid signatures only are remembered: forged cookies cannot fill the map.
@@ -195,6 +205,7 @@ async function settleAll(promises: Promise<unknown>[]): Promise<void> {
 }
 
 function writeCookies(scope: Scope): void {
+  if (scope.issue.size === 0 && scope.expire.size === 0) return;
   const { c, config } = scope;
   const issued = new Set<string>();
   for (const live of scope.issue) {

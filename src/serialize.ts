@@ -1,6 +1,6 @@
 import type { SuperJSON } from "superjson";
 import { PersistError } from "./errors.js";
-import { toRaw } from "./tracking.js";
+import { rawOf } from "./tracking.js";
 
 /**
  * The only module that knows the stored format: a JSON envelope that names the key and the
@@ -26,6 +26,11 @@ export interface Envelope {
  * `exclude` and functions (methods and arrow-function fields come from the class).
  * Throws `UNSERIALIZABLE`, naming the field, for a value superjson would silently change
  * (`classes`: the prototypes of the classes registered with `json`).
+ *
+ * The text is exactly `JSON.stringify(json.serialize(fields))`, but only the fields that need
+ * superjson's annotations go through it: its walk costs about 30 times `JSON.stringify` (3.4 ms
+ * against 0.1 ms for 10,000 numbers here), and the walk below, which every state needs anyway
+ * to refuse what cannot be stored, also finds the fields that are plain JSON.
  */
 export function encodeState(
   json: SuperJSON,
@@ -33,14 +38,42 @@ export function encodeState(
   exclude: ReadonlySet<string>,
   classes: ReadonlySet<object>,
 ): string {
+  const walk = new Walk(classes);
   const fields: Record<string, unknown> = {};
-  const seen = new Set<object>();
+  let annotated: Record<string, unknown> | undefined;
   for (const [name, value] of Object.entries(instance)) {
     if (typeof value === "function" || exclude.has(name)) continue;
-    check(value, name, classes, seen);
+    if (UNSAFE_KEYS.has(name)) throw unsafeKey(undefined, name);
+    const plain = walk.value(value, undefined, name, FIELD);
     fields[name] = value;
+    if (!plain) {
+      annotated ??= {};
+      annotated[name] = value;
+    }
   }
-  return JSON.stringify(json.serialize(fields));
+  if (annotated === undefined) return `{"json":${JSON.stringify(fields)}}`;
+  // An object reached twice gets a referential-equality annotation naming both paths.
+  if (walk.shared) return JSON.stringify(json.serialize(fields));
+  const { json: values, meta } = json.serialize(annotated);
+  for (const name of Object.keys(annotated))
+    fields[name] = (values as Record<string, unknown>)[name];
+  return JSON.stringify(meta === undefined ? { json: fields } : { json: fields, meta });
+}
+
+/**
+ * Keys superjson refuses to serialize (`constructor`, `prototype`) or that a load would refuse as a
+ * prototype-pollution payload (`__proto__`).
+ */
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+function unsafeKey(path: string | undefined, name: string): PersistError {
+  if (path === undefined) {
+    return new PersistError("UNSERIALIZABLE", `field \`${name}\` has a name that cannot be stored`);
+  }
+  return unserializable(
+    path,
+    name === "__proto__" ? "an own `__proto__` key" : `a \`${name}\` key, which cannot be stored`,
+  );
 }
 
 /** What superjson stores as itself, besides plain objects, arrays, `Map` and `Set`. */
@@ -54,51 +87,126 @@ function isBuiltIn(value: object): boolean {
   );
 }
 
-function check(
-  value: unknown,
-  path: string,
-  classes: ReadonlySet<object>,
-  seen: Set<object>,
-): void {
-  if (typeof value === "function" || typeof value === "symbol") {
-    throw unserializable(path, `a ${typeof value}, which cannot be stored`);
+// How a step of a path is written in an error message.
+const FIELD = 0;
+const INDEX = 1;
+const MAP_KEY = 2;
+const MAP_VALUE = 3;
+const SET_ITEM = 4;
+
+/** Where a value sits, built only for objects (a primitive's path is built when it is refused). */
+interface Path {
+  parent: Path | undefined;
+  key: unknown;
+  step: number;
+}
+
+function pathText(parent: Path | undefined, key: unknown, step: number): string {
+  const head = parent ? pathText(parent.parent, parent.key, parent.step) : "";
+  switch (step) {
+    case INDEX:
+      return `${head}[${key as number}]`;
+    case MAP_KEY:
+      return `${head} key`;
+    case MAP_VALUE:
+      return `${head}.get(${typeof key === "object" ? "…" : String(key)})`;
+    case SET_ITEM:
+      return `${head} item`;
+    default:
+      return head ? `${head}.${String(key)}` : String(key);
   }
-  if (typeof value !== "object" || value === null || seen.has(value)) return;
-  seen.add(value);
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (Array.isArray(value)) {
-    for (let index = 0; index < value.length; index++) {
-      if (!(index in value)) continue;
-      check(unwrap(value, index, value[index]), `${path}[${index}]`, classes, seen);
+}
+
+/**
+ * One walk over a state: refuses what cannot be stored, and tells whether superjson would
+ * store a value as plain JSON (no annotation, no object reached twice).
+ */
+class Walk {
+  readonly #classes: ReadonlySet<object>;
+  readonly #seen = new Set<object>();
+  /** An object was reached twice (shared, or a cycle). */
+  shared = false;
+
+  constructor(classes: ReadonlySet<object>) {
+    this.#classes = classes;
+  }
+
+  /** Whether `value`, at `key` below `parent`, is plain JSON to superjson. */
+  value(value: unknown, parent: Path | undefined, key: unknown, step: number): boolean {
+    switch (typeof value) {
+      case "string":
+      case "boolean":
+        return true;
+      case "number":
+        // NaN, ±Infinity and -0 get a "number" annotation.
+        return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
+      case "undefined":
+      case "bigint":
+        return false;
+      case "object":
+        return value === null || this.#object(value, { parent, key, step });
+      default:
+        throw unserializable(
+          pathText(parent, key, step),
+          `a ${typeof value}, which cannot be stored`,
+        );
     }
-  } else if (value instanceof Map || value instanceof Set) {
-    if (proto !== Map.prototype && proto !== Set.prototype) {
+  }
+
+  #object(value: object, path: Path): boolean {
+    if (this.#seen.has(value)) {
+      this.shared = true;
+      return false;
+    }
+    this.#seen.add(value);
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (Array.isArray(value)) {
+      let plain = true;
+      for (let index = 0; index < value.length; index++) {
+        // superjson drops holes (a trailing one shortens the array).
+        if (!(index in value)) plain = false;
+        else if (!this.value(unwrap(value, index, value[index]), path, index, INDEX)) plain = false;
+      }
+      return plain;
+    }
+    if (value instanceof Map || value instanceof Set) {
+      if (proto !== Map.prototype && proto !== Set.prototype) {
+        throw unserializable(
+          pathText(path.parent, path.key, path.step),
+          "a subclass of Map or Set, which would come back without its entries",
+        );
+      }
+      if (value instanceof Map) {
+        for (const [key, item] of value) {
+          this.value(key, path, key, MAP_KEY);
+          this.value(item, path, key, MAP_VALUE);
+        }
+      } else {
+        for (const item of value) this.value(item, path, item, SET_ITEM);
+      }
+      return false;
+    }
+    const plainObject = proto === Object.prototype || proto === null;
+    if (plainObject || this.#classes.has(proto as object)) {
+      const record = value as Record<string, unknown>;
+      let plain = plainObject;
+      for (const name of Object.keys(record)) {
+        if (UNSAFE_KEYS.has(name))
+          throw unsafeKey(pathText(path.parent, path.key, path.step), name);
+        if (!this.value(unwrap(record, name, record[name]), path, name, FIELD)) plain = false;
+      }
+      return plain;
+    }
+    if (!isBuiltIn(value)) {
+      const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
       throw unserializable(
-        path,
-        "a subclass of Map or Set, which would come back without its entries",
+        pathText(path.parent, path.key, path.step),
+        `an instance of \`${name}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
       );
     }
-    if (value instanceof Map) {
-      for (const [key, item] of value) {
-        check(key, `${path} key`, classes, seen);
-        check(item, `${path}.get(${typeof key === "object" ? "…" : String(key)})`, classes, seen);
-      }
-    } else {
-      for (const item of value) check(item, `${path} item`, classes, seen);
-    }
-  } else if (proto === Object.prototype || proto === null || classes.has(proto as object)) {
-    // Stored, it would be refused as a pollution payload on the next load.
-    if (Object.hasOwn(value, "__proto__")) throw unserializable(path, "an own `__proto__` key");
-    const record = value as Record<string, unknown>;
-    for (const name of Object.keys(record)) {
-      check(unwrap(record, name, record[name]), `${path}.${name}`, classes, seen);
-    }
-  } else if (!isBuiltIn(value)) {
-    const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
-    throw unserializable(
-      path,
-      `an instance of \`${name}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
-    );
+    // superjson walks an Error's fields (cause): an object there may be reached twice unseen.
+    if (value instanceof Error) this.shared = true;
+    return false;
   }
 }
 
@@ -107,7 +215,7 @@ function check(
  * it), written back in place: superjson must see one object, not a Proxy and its target.
  */
 function unwrap(container: object, key: PropertyKey, value: unknown): unknown {
-  const raw = toRaw(value);
+  const raw = rawOf(value);
   if (raw !== value && !Reflect.set(container, key, raw)) return value;
   return raw;
 }
@@ -159,7 +267,8 @@ export function decodeEnvelope(key: string, data: string): Envelope {
 export function decodeState(json: SuperJSON, state: string): Record<string, unknown> {
   let fields: unknown;
   try {
-    fields = json.deserialize(JSON.parse(state));
+    // A fresh parse: superjson may annotate it in place instead of copying it first.
+    fields = json.deserialize(JSON.parse(state), { inPlace: true });
   } catch (cause) {
     throw invalid(`cannot be deserialized: ${String(cause)}`);
   }

@@ -12,9 +12,24 @@
 /** Proxy → the object it wraps, for every tracker. */
 const raws = new WeakMap<object, object>();
 
+/**
+ * Counts the moments when code may have changed a property's attributes unseen: a raw object
+ * handed out (`toRaw`, a method running on the raw object) or a property redefined. A child
+ * Proxy remembered before such a moment is checked again before it is returned.
+ */
+let epoch = 0;
+
+/** The object behind a tracking Proxy, or `value` itself (for this module and serialize.ts). */
+export function rawOf<T>(value: T): T {
+  return ((typeof value === "object" && value !== null && raws.get(value)) || value) as T;
+}
+
 /** The object behind a tracking Proxy, or `value` itself. */
 export function toRaw<T>(value: T): T {
-  return ((typeof value === "object" && value !== null && raws.get(value)) || value) as T;
+  const raw = rawOf(value);
+  // Whoever holds the raw object may freeze what a Proxy has handed out (see Handler#child).
+  if (raw !== value) epoch++;
+  return raw;
 }
 
 type Kind = "native" | "map" | "set" | "date" | "other";
@@ -58,16 +73,16 @@ type AnyFunction = (...args: unknown[]) => unknown;
 
 export class Tracker {
   readonly #proxies = new WeakMap<object, object>();
-  readonly #onChange: () => void;
+  readonly onChange: () => void;
 
   constructor(onChange: () => void) {
-    this.#onChange = onChange;
+    this.onChange = onChange;
   }
 
   /** The tracking Proxy for `value` (one per object, so `a.b === a.b`); primitives and functions as they are. */
   wrap<T>(value: T): T {
     if (typeof value !== "object" || value === null || value instanceof Promise) return value;
-    const raw = toRaw(value) as object;
+    const raw = rawOf(value) as object;
     return (this.#proxies.get(raw) ?? this.#create(raw)) as T;
   }
 
@@ -77,147 +92,205 @@ export class Tracker {
   }
 
   #create(target: object, extras?: Readonly<Record<PropertyKey, unknown>>): object {
-    const kind = kindOf(target);
-    const onChange = this.#onChange;
-    const tracker = this;
-    let methods: WeakMap<AnyFunction, AnyFunction> | undefined; // most objects never have a method read
-
-    const child = (key: PropertyKey, value: object): object => {
-      // A Proxy must return the very value of a non-writable, non-configurable property (a
-      // frozen parent). Changes below it cannot be seen, so count the read as a possible change:
-      // the flush then compares the serialized state and writes only if it differs.
-      const own = Reflect.getOwnPropertyDescriptor(target, key);
-      if (own && !own.configurable && !own.writable && "value" in own) {
-        if (!Object.isFrozen(value)) onChange();
-        return value;
-      }
-      return tracker.wrap(value);
-    };
-
-    const settle = (result: unknown): unknown => {
-      if (result === target) return proxy;
-      // An async method goes on changing state after it returns: count its end as a change too.
-      if (result instanceof Promise) {
-        return result.then(
-          (value: unknown) => {
-            onChange();
-            return value;
-          },
-          (error: unknown) => {
-            onChange();
-            throw error;
-          },
-        );
-      }
-      return tracker.wrap(result);
-    };
-
-    const method = (key: PropertyKey, fn: AnyFunction): AnyFunction => {
-      methods ??= new WeakMap();
-      let wrapped = methods.get(fn);
-      if (wrapped) return wrapped;
-      const marks = changes(kind, key);
-      if ((kind === "map" || kind === "set") && key === "forEach") {
-        wrapped = function forEach(this: unknown, callback: unknown, thisArg?: unknown) {
-          if (typeof callback !== "function") return Reflect.apply(fn, toRaw(this), [callback]);
-          return Reflect.apply(fn, toRaw(this), [
-            (value: unknown, entryKey: unknown) =>
-              Reflect.apply(callback, thisArg, [
-                tracker.wrap(value),
-                tracker.wrap(entryKey),
-                proxy,
-              ]),
-          ]);
-        };
-      } else if ((kind === "map" || kind === "set") && ITERATORS.has(key)) {
-        const pairs = kind === "map" ? key !== "keys" && key !== "values" : key === "entries";
-        wrapped = function* iterate(this: unknown, ...args: unknown[]) {
-          const entries = Reflect.apply(fn, toRaw(this), args) as Iterable<unknown>;
-          for (const entry of entries) {
-            if (!pairs) yield tracker.wrap(entry);
-            else {
-              const [entryKey, value] = entry as [unknown, unknown];
-              yield [tracker.wrap(entryKey), tracker.wrap(value)];
-            }
-          }
-        };
-      } else if (Array.isArray(target)) {
-        wrapped = function (this: unknown, ...args: unknown[]) {
-          // Called on another array (`push.call(other, …)`): that array's own traps see it.
-          if (toRaw(this) !== target) return Reflect.apply(fn, this, args);
-          let result: unknown;
-          try {
-            result = Reflect.apply(fn, target, key === "sort" ? sortArgs(args) : args.map(toRaw));
-          } finally {
-            // Even a comparator that throws half-way through a sort has moved elements.
-            onChange();
-          }
-          // What comes out is what came in: Proxies of the elements, the array's own Proxy.
-          if (result === target) return proxy;
-          if (key === "splice") return (result as unknown[]).map((item) => tracker.wrap(item));
-          return tracker.wrap(result);
-        };
-        const sortArgs = ([compare]: unknown[]) =>
-          typeof compare === "function"
-            ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
-            : [];
-      } else {
-        wrapped = function (this: unknown, ...args: unknown[]) {
-          const result = Reflect.apply(fn, toRaw(this), args.map(toRaw));
-          if (marks) onChange();
-          return settle(result);
-        };
-      }
-      methods.set(fn, wrapped);
-      return wrapped;
-    };
-
-    const proxy: object = new Proxy(target, {
-      get(t, key, receiver) {
-        if (extras && Object.hasOwn(extras, key)) return extras[key];
-        // Arrays and plain objects work through the Proxy itself, so their built-in methods
-        // (push, splice, sort …) go through the traps below and are tracked as they write.
-        const value: unknown = Reflect.get(t, key, kind === "native" ? receiver : t);
-        if (typeof value === "function") {
-          // Own functions too (arrow-function fields): their `this` is the raw object, so what
-          // they change is only seen through the call.
-          if (kind === "native") {
-            const mutator =
-              ARRAY_MUTATORS.has(key) &&
-              Array.isArray(t) &&
-              value === Reflect.get(Array.prototype, key);
-            return mutator ? method(key, value as AnyFunction) : value;
-          }
-          return key === "constructor" ? value : method(key, value as AnyFunction);
-        }
-        return typeof value === "object" && value !== null ? child(key, value) : value;
-      },
-      // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
-      // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
-      set(t, key, value) {
-        const raw = toRaw(value);
-        if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
-        onChange();
-        return true;
-      },
-      deleteProperty(t, key) {
-        if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
-        onChange();
-        return true;
-      },
-      defineProperty(t, key, descriptor) {
-        if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
-        onChange();
-        return true;
-      },
-      setPrototypeOf(t, proto) {
-        const done = Reflect.setPrototypeOf(t, proto);
-        if (done) onChange();
-        return done;
-      },
-    });
+    const handler = new Handler(this, target, kindOf(target), extras);
+    const proxy = new Proxy(target, handler);
+    handler.proxy = proxy;
     raws.set(proxy, target);
     this.#proxies.set(target, proxy);
     return proxy;
+  }
+}
+
+/**
+ * The traps of one tracked object. One class for all of them, its state in fields rather than
+ * in closures per object: the traps stay monomorphic and a Proxy costs one small object.
+ */
+class Handler implements ProxyHandler<object> {
+  readonly tracker: Tracker;
+  readonly target: object;
+  readonly kind: Kind;
+  readonly extras: Readonly<Record<PropertyKey, unknown>> | undefined;
+  proxy: object = {};
+  // The last child handed out and the last method: a loop over `state.items.push(…)` finds
+  // both without a lookup.
+  #key: PropertyKey | undefined;
+  #raw: object | undefined;
+  #child: object | undefined;
+  #epoch = -1;
+  #fn: unknown;
+  #method: AnyFunction | undefined;
+  #methods: WeakMap<AnyFunction, AnyFunction> | undefined; // most objects never have a method read
+
+  constructor(
+    tracker: Tracker,
+    target: object,
+    kind: Kind,
+    extras: Readonly<Record<PropertyKey, unknown>> | undefined,
+  ) {
+    this.tracker = tracker;
+    this.target = target;
+    this.kind = kind;
+    this.extras = extras;
+  }
+
+  get(t: object, key: PropertyKey, receiver: unknown): unknown {
+    const extras = this.extras;
+    if (extras !== undefined && Object.hasOwn(extras, key)) return extras[key];
+    // Arrays and plain objects work through the Proxy itself, so their built-in methods
+    // (splice, map, …) go through the traps below and are tracked as they write.
+    const native = this.kind === "native";
+    const value: unknown = Reflect.get(t, key, native ? receiver : t);
+    if (typeof value === "object") return value === null ? value : this.#childFor(key, value);
+    if (typeof value !== "function") return value;
+    if (value === this.#fn) return this.#method;
+    let method = value as AnyFunction;
+    // Own functions too (arrow-function fields): their `this` is the raw object, so what
+    // they change is only seen through the call.
+    if (native) {
+      if (ARRAY_MUTATORS.has(key) && Array.isArray(t) && value === Reflect.get(Array.prototype, key))
+        method = this.#wrapped(key, method);
+    } else if (key !== "constructor") method = this.#wrapped(key, method);
+    this.#fn = value;
+    this.#method = method;
+    return method;
+  }
+
+  #childFor(key: PropertyKey, value: object): object {
+    if (value === this.#raw && key === this.#key && this.#epoch === epoch) return this.#child as object;
+    // A Proxy must return the very value of a non-writable, non-configurable property (a
+    // frozen parent). Changes below it cannot be seen, so count the read as a possible change:
+    // the flush then compares the serialized state and writes only if it differs.
+    const own = Reflect.getOwnPropertyDescriptor(this.target, key);
+    if (own && !own.configurable && !own.writable && "value" in own) {
+      if (!Object.isFrozen(value)) this.tracker.onChange();
+      return value;
+    }
+    const child = this.tracker.wrap(value);
+    this.#key = key;
+    this.#raw = value;
+    this.#child = child;
+    this.#epoch = epoch;
+    return child;
+  }
+
+  #settle(result: unknown): unknown {
+    if (result === this.target) return this.proxy;
+    // An async method goes on changing state after it returns: count its end as a change too.
+    if (result instanceof Promise) {
+      const onChange = this.tracker.onChange;
+      return result.then(
+        (value: unknown) => {
+          onChange();
+          return value;
+        },
+        (error: unknown) => {
+          onChange();
+          throw error;
+        },
+      );
+    }
+    return this.tracker.wrap(result);
+  }
+
+  /** `fn` as a method of this object: run on the raw object, reporting the change it makes. */
+  #wrapped(key: PropertyKey, fn: AnyFunction): AnyFunction {
+    this.#methods ??= new WeakMap();
+    let wrapped = this.#methods.get(fn);
+    if (wrapped) return wrapped;
+    const { kind, target, tracker } = this;
+    const handler = this;
+    if ((kind === "map" || kind === "set") && key === "forEach") {
+      wrapped = function forEach(this: unknown, callback: unknown, thisArg?: unknown) {
+        if (typeof callback !== "function") return Reflect.apply(fn, rawOf(this), [callback]);
+        return Reflect.apply(fn, rawOf(this), [
+          (value: unknown, entryKey: unknown) =>
+            Reflect.apply(callback, thisArg, [
+              tracker.wrap(value),
+              tracker.wrap(entryKey),
+              handler.proxy,
+            ]),
+        ]);
+      };
+    } else if ((kind === "map" || kind === "set") && ITERATORS.has(key)) {
+      const pairs = kind === "map" ? key !== "keys" && key !== "values" : key === "entries";
+      wrapped = function* iterate(this: unknown, ...args: unknown[]) {
+        const entries = Reflect.apply(fn, rawOf(this), args) as Iterable<unknown>;
+        for (const entry of entries) {
+          if (!pairs) yield tracker.wrap(entry);
+          else {
+            const [entryKey, value] = entry as [unknown, unknown];
+            yield [tracker.wrap(entryKey), tracker.wrap(value)];
+          }
+        }
+      };
+    } else if (kind === "native") {
+      const sortArgs = ([compare]: unknown[]) =>
+        typeof compare === "function"
+          ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
+          : [];
+      // An array mutator: it changes no property's attributes, so the epoch stays.
+      wrapped = function (this: unknown, ...args: unknown[]) {
+        // Called on another array (`push.call(other, …)`): that array's own traps see it.
+        if (rawOf(this) !== target) return Reflect.apply(fn, this, args);
+        let result: unknown;
+        try {
+          if (key === "sort") result = Reflect.apply(fn, target, sortArgs(args));
+          else {
+            for (let index = 0; index < args.length; index++) args[index] = rawOf(args[index]);
+            result = Reflect.apply(fn, target, args);
+          }
+        } finally {
+          // Even a comparator that throws half-way through a sort has moved elements.
+          tracker.onChange();
+        }
+        // What comes out is what came in: Proxies of the elements, the array's own Proxy.
+        if (result === target) return handler.proxy;
+        if (key === "splice") return (result as unknown[]).map((item) => tracker.wrap(item));
+        return tracker.wrap(result);
+      };
+    } else {
+      const marks = changes(kind, key);
+      // The built-in methods of Map, Set and Date change no property's attributes; a class's
+      // own methods may (`Object.freeze(this)`), and they run on the raw object.
+      const unseen = kind === "other";
+      wrapped = function (this: unknown, ...args: unknown[]) {
+        for (let index = 0; index < args.length; index++) args[index] = rawOf(args[index]);
+        if (unseen) epoch++;
+        const result = Reflect.apply(fn, rawOf(this), args);
+        if (unseen) epoch++;
+        if (marks) tracker.onChange();
+        return handler.#settle(result);
+      };
+    }
+    this.#methods.set(fn, wrapped);
+    return wrapped;
+  }
+
+  // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
+  // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
+  set(t: object, key: PropertyKey, value: unknown): boolean {
+    const raw = rawOf(value);
+    if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
+    this.tracker.onChange();
+    return true;
+  }
+
+  deleteProperty(t: object, key: PropertyKey): boolean {
+    if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
+    this.tracker.onChange();
+    return true;
+  }
+
+  defineProperty(t: object, key: PropertyKey, descriptor: PropertyDescriptor): boolean {
+    epoch++;
+    if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
+    this.tracker.onChange();
+    return true;
+  }
+
+  setPrototypeOf(t: object, proto: object | null): boolean {
+    const done = Reflect.setPrototypeOf(t, proto);
+    if (done) this.tracker.onChange();
+    return done;
   }
 }

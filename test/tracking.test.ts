@@ -200,6 +200,35 @@ describe("fidelity", () => {
     expect(proxy.frozen.inner).toBe(frozen.inner);
   });
 
+  // Each Proxy remembers the last child it handed out; freezing the parent afterwards must not
+  // make the next read return that Proxy (V8 would throw: the trap must return the very value).
+  test.each([
+    ["through the Proxy", (p: { box: { inner: object } }) => Object.freeze(p.box)],
+    ["through toRaw()", (p: { box: { inner: object } }) => Object.freeze(toRaw(p.box))],
+    [
+      "inside a method (it runs on the raw object)",
+      (p: { box: { inner: object; lock(): void } }) => p.box.lock(),
+    ],
+    [
+      "by defineProperty through the Proxy",
+      (p: { box: { inner: object } }) =>
+        Object.defineProperty(p.box, "inner", { writable: false, configurable: false }),
+    ],
+  ])("a child read before its parent is frozen %s is then returned as it is", (_, freeze) => {
+    class Box {
+      inner = { x: 1 };
+      lock() {
+        Object.freeze(this);
+      }
+    }
+    const box = new Box();
+    const { proxy } = tracked({ box });
+    const before = proxy.box.inner;
+    expect(before).not.toBe(box.inner); // a tracking Proxy
+    freeze(proxy as never);
+    expect(proxy.box.inner).toBe(box.inner);
+  });
+
   test("an async method counts as a change when it settles", async () => {
     class Loader {
       data: number[] = [];

@@ -186,17 +186,18 @@ export async function acquire(
 }
 
 /** After a background write of the instance, if one runs: then as any first request. */
-async function reload(live: Live): Promise<boolean> {
-  await live.background;
-  return lockAndLoad(live);
+function reload(live: Live): Promise<boolean> {
+  return live.background ? live.background.then(() => lockAndLoad(live)) : lockAndLoad(live);
 }
 
 /** Takes the state's lock (option `lock`), then loads it; the lock goes with a state not found. */
-async function lockAndLoad(live: Live): Promise<boolean> {
-  const { config } = live;
-  if (config.lock !== undefined && config.store.lock) {
-    live.unlock = await config.store.lock(live.id, config.lock);
-  }
+function lockAndLoad(live: Live): Promise<boolean> {
+  const { lock, store } = live.config;
+  return lock !== undefined && store.lock ? lockedLoad(live, lock) : load(live);
+}
+
+async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
+  live.unlock = await live.config.store.lock?.(live.id, timeout);
   let found = false;
   try {
     found = await load(live);

@@ -55,6 +55,10 @@ const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
 const RECENT = 1000;
 const RECENT_LENGTH = 16 * 1024 * 1024;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
+// Temporary names: random per process (two containers may share a directory and a pid), then
+// a counter, which spares a call to the CSPRNG per write.
+const TEMP_PREFIX = randomBytes(4).toString("hex");
+let temps = 0;
 
 /**
  * One file per session, named by its UUIDv4, mode 0600 in a directory of mode 0700.
@@ -195,7 +199,7 @@ export class FileStore implements Store {
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
-    const temp = join(this.dir, `.${id}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    const temp = join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
     try {
       const written = this.#write(temp, data, ttl);
       renameSync(temp, file);
