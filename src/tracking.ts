@@ -147,7 +147,11 @@ class Handler implements ProxyHandler<object> {
     // Own functions too (arrow-function fields): their `this` is the raw object, so what
     // they change is only seen through the call.
     if (native) {
-      if (ARRAY_MUTATORS.has(key) && Array.isArray(t) && value === Reflect.get(Array.prototype, key))
+      if (
+        ARRAY_MUTATORS.has(key) &&
+        Array.isArray(t) &&
+        value === Reflect.get(Array.prototype, key)
+      )
         method = this.#wrapped(key, method);
     } else if (key !== "constructor") method = this.#wrapped(key, method);
     this.#fn = value;
@@ -156,7 +160,8 @@ class Handler implements ProxyHandler<object> {
   }
 
   #childFor(key: PropertyKey, value: object): object {
-    if (value === this.#raw && key === this.#key && this.#epoch === epoch) return this.#child as object;
+    if (value === this.#raw && key === this.#key && this.#epoch === epoch)
+      return this.#child as object;
     // A Proxy must return the very value of a non-writable, non-configurable property (a
     // frozen parent). Changes below it cannot be seen, so count the read as a possible change:
     // the flush then compares the serialized state and writes only if it differs.

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { FileStore, MemoryStore, PersistError } from "../src/index.js";
+import { endWriterThread } from "../src/stores/file-writer.js";
 import { tempDir } from "./helpers.js";
 import { storeContract } from "./store-contract.js";
 
@@ -91,6 +92,48 @@ describe("FileStore", () => {
     expect((error as PersistError).message).toContain(`could not write ${join(dir, other)}: `);
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
     expect(readFileSync(join(dir, id), "utf8")).toBe("old");
+  });
+
+  test("writes of one id apply in the order they were made, even when nobody awaits them", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const [kept, removed] = [v4(), v4()];
+    const calls = [
+      store.set(kept, "first", 60),
+      store.set(removed, "first", 60),
+      store.set(kept, "second", 60),
+      store.delete(removed),
+      store.set(kept, "third", 60),
+    ];
+    expect(await store.get(kept, 60)).toBe("third");
+    expect(await store.get(removed, 60)).toBeUndefined();
+    await Promise.all(calls);
+    expect(readFileSync(join(dir, kept), "utf8")).toBe("third");
+    expect(existsSync(join(dir, removed))).toBe(false);
+  });
+
+  test("writes in flight when the writer thread dies are made on the main thread", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const ids = Array.from({ length: 20 }, () => v4());
+    await store.set(v4(), "the thread is up", 60);
+    const writes = ids.map((id) => store.set(id, `state of ${id}`, 60));
+    await endWriterThread();
+    await Promise.all(writes);
+    for (const id of ids) expect(readFileSync(join(dir, id), "utf8")).toBe(`state of ${id}`);
+    // The next write starts a new thread.
+    await store.set(ids[0] as string, "after", 60);
+    expect(readFileSync(join(dir, ids[0] as string), "utf8")).toBe("after");
+  });
+
+  test("the writer thread does not keep a process alive once its writes are done", () => {
+    const child = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "test/fixtures/write-once.ts", dir],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    expect(child.signal).toBeNull(); // not killed by the timeout
+    expect(child.status).toBe(0);
+    expect(child.stdout).toBe("written\n");
+    expect(readFileSync(join(dir, "3f2b1c0a-9d8e-4f7a-b6c5-d4e3f2a1b0c9"), "utf8")).toBe("written");
   });
 
   test("refreshing the deadline touches the mtime, never the content", async () => {

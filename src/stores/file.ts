@@ -23,6 +23,7 @@ import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { Store } from "../types.js";
 import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
+import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-writer.js";
 
 /** Options of `FileStore`. */
 export interface FileStoreOptions {
@@ -68,8 +69,10 @@ let temps = 0;
  * Writes go to a temporary file in the same directory and are renamed over the old one: a
  * process killed at any instant leaves the old state or the new, never a torn file.
  *
- * I/O is synchronous: measured on a 2-core machine, a write + rename of a small state takes
- * 30–400 µs, while each asynchronous `fs` call costs 0.4–0.7 ms of thread-pool hand-off.
+ * Reads are synchronous: measured on a 2-core machine, each asynchronous `fs` call costs
+ * 0.4–0.7 ms of thread-pool hand-off, more than the read itself. Writes go to one writer thread
+ * per process, one message per write (file-writer.ts), so requests of other browsers are served
+ * while a file is written; where no worker thread can run, they are written here.
  */
 export class FileStore implements Store {
   /** The absolute path of the directory. */
@@ -78,6 +81,8 @@ export class FileStore implements Store {
   readonly #timer: NodeJS.Timeout | undefined;
   /** What this store last read or wrote per id, with the file's stamp then, least recent first. */
   readonly #recent = new Map<string, { stamp: string; data: string }>();
+  /** The last operation on each id with one still running (see #inOrder). */
+  readonly #queues = new Map<string, Promise<unknown>>();
   #recentLength = 0;
 
   constructor(options: FileStoreOptions = {}) {
@@ -109,6 +114,13 @@ export class FileStore implements Store {
   }
 
   async get(id: string, ttl: number): Promise<string | undefined> {
+    // Nothing running on this id (the common case): read now, without a queue.
+    return this.#queues.has(id)
+      ? this.#inOrder(id, () => this.#read(id, ttl))
+      : this.#read(id, ttl);
+  }
+
+  #read(id: string, ttl: number): string | undefined {
     const file = this.#path(id);
     const known = this.#recent.get(id);
     if (known) {
@@ -179,7 +191,7 @@ export class FileStore implements Store {
     else this.#forget(id);
   }
 
-  #remember(id: string, stat: Stats, data: string): void {
+  #remember(id: string, stat: Parameters<typeof stampOf>[0], data: string): void {
     this.#forget(id);
     this.#recent.set(id, { stamp: stampOf(stat), data });
     this.#recentLength += data.length;
@@ -199,40 +211,87 @@ export class FileStore implements Store {
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
-    const temp = join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
+    const job: WriteJob = {
+      dir: this.dir,
+      temp: join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`),
+      file,
+      data,
+      deadline: Date.now() + ttl * 1000,
+      fsync: this.#fsync,
+    };
+    const written = await this.#inOrder(id, () => this.#replace(job));
+    // Another process may have renamed its own file in since: remember only ours.
+    if (written.ino === written.written) this.#remember(id, written, data);
+    else this.#forget(id);
+  }
+
+  /**
+   * Runs `operation` once the operations on `id` called before it have ended. Writes finish
+   * later than they are called (on the writer thread), but a caller may rely on each call
+   * taking effect in turn, as with a synchronous store, without awaiting the one before.
+   */
+  #inOrder<T>(id: string, operation: () => T | Promise<T>): Promise<T> {
+    const before = this.#queues.get(id);
+    const run = before ? before.then(operation) : Promise.resolve().then(operation);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(id, settled);
+    void settled.then(() => {
+      if (this.#queues.get(id) === settled) this.#queues.delete(id);
+    });
+    return run;
+  }
+
+  async #replace(job: WriteJob): Promise<Written> {
     try {
-      const written = this.#write(temp, data, ttl);
-      renameSync(temp, file);
-      // Another process may have renamed its own file in since: remember only ours.
-      const stat = lstatSync(file);
-      if (stat.ino === written) this.#remember(id, stat, data);
-      else this.#forget(id);
-    } catch (error) {
+      const offThread = writeOffThread(job);
+      if (offThread === undefined) return this.#replaceHere(job);
       try {
-        unlinkSync(temp);
-      } catch {
-        // Never created, or already renamed.
+        return await offThread;
+      } catch (error) {
+        // Whether it was written is unknown: writing the same content again is harmless.
+        if (error instanceof WriterLost) return this.#replaceHere(job);
+        throw error;
       }
-      throw failed("write", file, error);
+    } catch (error) {
+      throw failed("write", job.file, error);
     }
   }
 
-  /** Writes `temp` and returns its inode. */
-  #write(temp: string, data: string, ttl: number): number {
+  /** The writer thread's work, on this thread. */
+  #replaceHere(job: WriteJob): Written {
+    try {
+      const written = this.#write(job);
+      renameSync(job.temp, job.file);
+      const { ino, size, mtimeMs, ctimeMs } = lstatSync(job.file);
+      return { written, ino, size, mtimeMs, ctimeMs };
+    } catch (error) {
+      try {
+        unlinkSync(job.temp);
+      } catch {
+        // Never created, or already renamed.
+      }
+      throw error;
+    }
+  }
+
+  /** Writes the temporary file and returns its inode. */
+  #write({ dir, temp, data, deadline }: WriteJob): number {
     let fd: number;
     try {
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     } catch (error) {
       // The directory was removed under us: make it again rather than fail until a restart.
       if (code(error) !== "ENOENT") throw error;
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     }
     try {
       writeFileSync(fd, data); // loops over short writes, unlike writeSync
       if (this.#fsync) fsyncSync(fd);
-      const now = Date.now();
-      futimesSync(fd, now / 1000, (now + ttl * 1000) / 1000);
+      futimesSync(fd, Date.now() / 1000, deadline / 1000);
       return fstatSync(fd).ino;
     } finally {
       closeSync(fd);
@@ -241,6 +300,10 @@ export class FileStore implements Store {
 
   async delete(id: string): Promise<void> {
     const file = this.#path(id);
+    return this.#inOrder(id, () => this.#remove(id, file));
+  }
+
+  #remove(id: string, file: string): void {
     this.#forget(id);
     try {
       unlinkSync(file);
@@ -252,6 +315,10 @@ export class FileStore implements Store {
   /** Renames the entry to `<id>.<time>.corrupt`, kept for a week, then swept. */
   async quarantine(id: string): Promise<void> {
     const file = this.#path(id);
+    return this.#inOrder(id, () => this.#setAside(id, file));
+  }
+
+  #setAside(id: string, file: string): void {
     this.#forget(id);
     const aside = `${file}.${Date.now()}.corrupt`;
     try {
@@ -337,7 +404,7 @@ export class FileStore implements Store {
 }
 
 /** Identifies one version of a file: a write renames a new inode in, a touch changes the times. */
-function stampOf(stat: Stats): string {
+function stampOf(stat: Pick<Stats, "ino" | "size" | "mtimeMs" | "ctimeMs">): string {
   return `${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
