@@ -29,7 +29,6 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       lives: new Map(),
       issue: new Set(),
       expire: new Set(),
-      changed: new Set(),
       closed: false,
     };
     try {
@@ -40,8 +39,6 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       await scopes.run(scope, next);
       if (scope.held.size === 1) for (const live of scope.held) await flush(live);
       else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
-      // A change of this request carried by another request's failed write fails this one too.
-      for (const live of scope.changed) if (live.failure) throw live.failure;
     } catch (error) {
       // Hono moves these headers onto the error response: a state that was stored keeps its cookie.
       writeCookies(scope);

@@ -2,7 +2,13 @@ import fc from "fast-check";
 import { SuperJSON } from "superjson";
 import { describe, expect, test } from "vitest";
 import { PersistError } from "../src/errors.js";
-import { decodeEnvelope, decodeState, encodeEnvelope, encodeState } from "../src/serialize.js";
+import {
+  decodeEnvelope,
+  decodeState,
+  encodeEnvelope,
+  encodeRecord,
+  encodeState,
+} from "../src/serialize.js";
 
 class Money {
   constructor(
@@ -179,6 +185,17 @@ describe("the plain-JSON fast path", () => {
       fc.property(state, (instance) => {
         const text = encodeState(json, instance, new Set(), new Set([Money.prototype]));
         expect(text).toBe(JSON.stringify(json.serialize(instance)));
+        // What a save writes: the same state, in the envelope, in one piece.
+        const header = { version: 2, created: 1, saved: 3 };
+        const info = {
+          key: 'odd,"state":key',
+          exclude: new Set<string>(),
+          classes: new Set([Money.prototype]),
+        };
+        expect(encodeRecord(json, instance, info, header)).toEqual({
+          data: encodeEnvelope(info.key, { ...header, state: text }),
+          state: text,
+        });
       }),
       { numRuns: 2_000 },
     );

@@ -1,6 +1,6 @@
 import { v4 as uuidv4 } from "uuid";
 import { misuse, PersistError } from "../errors.js";
-import { decodeEnvelope, decodeState, encodeEnvelope, encodeState } from "../serialize.js";
+import { decodeEnvelope, decodeState, encodeRecord } from "../serialize.js";
 import { Tracker } from "../tracking.js";
 import type { Persisted } from "../types.js";
 import type { Class, ClassInfo } from "./registry.js";
@@ -28,7 +28,7 @@ export class Live {
   dirty = false;
   /** Cleared or failed: writes are no longer saved. */
   detached = false;
-  /** Why a write failed; requests that changed the state after it fail too. */
+  /** Why a write failed: every request holding the state then fails (see flush). */
   failure: Error | undefined;
   /** The write in flight: concurrent flushes wait for it and then write once for all (group commit). */
   writing: Promise<void> | undefined;
@@ -91,8 +91,6 @@ export class Live {
   #changed(): void {
     if (this.serializing) return;
     this.dirty = true;
-    // The request that made the change answers for it, even if another request's write carries it.
-    scopes.getStore()?.changed.add(this);
     // Inside a request the middleware flushes before responding; outside one (a timer, a
     // promise that settles late) nobody will, so write on the next turn of the event loop.
     if (this.refs === 0) this.scheduleFlush();
@@ -365,21 +363,20 @@ async function write(live: Live): Promise<void> {
   live.dirty = false;
   if (live.detached || !live.raw) return;
   try {
-    let state: string;
+    const now = Date.now();
+    let encoded: { data: string; state: string };
     live.serializing = true;
     try {
-      state = encodeState(info.json, live.raw, info.exclude, info.classes);
+      encoded = encodeRecord(info.json, live.raw, info, {
+        version: info.version,
+        created: live.created,
+        saved: now,
+      });
     } finally {
       live.serializing = false;
     }
+    const { data, state } = encoded;
     if (state === live.saved) return;
-    const now = Date.now();
-    const data = encodeEnvelope(info.key, {
-      version: info.version,
-      created: live.created,
-      saved: now,
-      state,
-    });
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most states need no byte count at all.
     const size = data.length * 3 <= config.maxBytes ? 0 : Buffer.byteLength(data);
     if (size > config.maxBytes) {

@@ -37,8 +37,6 @@ export interface Scope {
   readonly issue: Set<Live>;
   /** Keys whose cookie must be removed (tampered, unknown or cleared). */
   readonly expire: Set<string>;
-  /** Instances this request changed: it fails if a write that carries its change fails. */
-  readonly changed: Set<Live>;
   /** The middleware is done; what still runs in this context runs outside the request. */
   closed: boolean;
 }

@@ -13,7 +13,8 @@ export interface WriteJob {
   dir: string;
   temp: string;
   file: string;
-  data: string;
+  /** The content, in a buffer of its own: it moves to the thread without a copy (and is gone here). */
+  data: Uint8Array;
   /** The file's modification time: its expiry deadline (ms since the epoch). */
   deadline: number;
   fsync: boolean;
@@ -114,7 +115,7 @@ class WriterThread {
     return new Promise<Written>((resolve, reject) => {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, job });
+      this.#worker.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
     });
   }
 

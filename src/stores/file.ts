@@ -215,11 +215,11 @@ export class FileStore implements Store {
       dir: this.dir,
       temp: join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`),
       file,
-      data,
+      data: bytesOf(data),
       deadline: Date.now() + ttl * 1000,
       fsync: this.#fsync,
     };
-    const written = await this.#inOrder(id, () => this.#replace(job));
+    const written = await this.#inOrder(id, () => this.#replace(job, data));
     // Another process may have renamed its own file in since: remember only ours.
     if (written.ino === written.written) this.#remember(id, written, data);
     else this.#forget(id);
@@ -244,15 +244,16 @@ export class FileStore implements Store {
     return run;
   }
 
-  async #replace(job: WriteJob): Promise<Written> {
+  async #replace(job: WriteJob, data: string): Promise<Written> {
     try {
       const offThread = writeOffThread(job);
       if (offThread === undefined) return this.#replaceHere(job);
       try {
         return await offThread;
       } catch (error) {
-        // Whether it was written is unknown: writing the same content again is harmless.
-        if (error instanceof WriterLost) return this.#replaceHere(job);
+        // Whether it was written is unknown: writing the same content again is harmless (the
+        // bytes went to the thread: encode them again).
+        if (error instanceof WriterLost) return this.#replaceHere({ ...job, data: bytesOf(data) });
         throw error;
       }
     } catch (error) {
@@ -401,6 +402,13 @@ export class FileStore implements Store {
       throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
     return file;
   }
+}
+
+/** `text` as UTF-8 in a buffer of its own (not a slice of Node's shared pool), to transfer. */
+function bytesOf(text: string): Uint8Array {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
 }
 
 /** Identifies one version of a file: a write renames a new inode in, a touch changes the times. */
