@@ -11,6 +11,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
+  cpuMicros,
   type LoadResult,
   load,
   mapLimited,
@@ -34,6 +35,8 @@ interface Side {
   w2Cookies?: string[];
   w1: LoadResult[];
   w2: LoadResult[];
+  /** Server CPU time per answered request, µs. */
+  cpuPerRequest: { w1: number[]; w2: number[] };
   /** Store writes per answered request (hono-persist sides). */
   writes: { w1: number[]; w2: number[] };
   rssAfterW2?: number;
@@ -47,11 +50,15 @@ async function stats(url: string): Promise<{ writes: number; heapMiB: number } |
 }
 
 async function measure(side: Side, cookies: string[], w: "w1" | "w2"): Promise<void> {
-  const { url } = side.server as Server;
+  const { url, child } = side.server as Server;
   const before = await stats(url);
+  const cpuBefore = cpuMicros(child.pid as number);
   const result = await load(url, cookies, 10, SECONDS);
+  const cpu = cpuMicros(child.pid as number) - cpuBefore;
   const after = await stats(url);
   side[w].push(result);
+  // Counted requests include the read-backs of the counts: a few dozen against 10,000s.
+  side.cpuPerRequest[w].push(cpu / Math.max(1, result.ok));
   if (before && after) side.writes[w].push((after.writes - before.writes) / Math.max(1, result.ok));
 }
 
@@ -116,6 +123,7 @@ async function main() {
     w1: [],
     w2: [],
     writes: { w1: [], w2: [] },
+    cpuPerRequest: { w1: [], w2: [] },
   });
   const sides: Side[] = [
     side("plain Hono (ceiling)", "plain.ts", {}),
@@ -173,6 +181,7 @@ async function main() {
     ratio: ratio(side, w),
     p99: median(side[w].map((r) => r.p99)),
     lost: side[w].reduce((s, r) => s + r.lost, 0),
+    cpuUs: Math.round(median(side.cpuPerRequest[w])),
     answered: side[w].reduce((s, r) => s + r.ok, 0),
     errors: side[w].reduce((s, r) => s + r.errors, 0),
   });
@@ -243,25 +252,25 @@ async function main() {
     "",
     "## W1: one browser, 10 concurrent connections (read state, increment, render a small page)",
     "",
-    "| Side | req/s | vs plain | p99 ms | answered | lost updates | store writes per request |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Side | req/s | vs plain | p99 ms | answered | lost updates | store writes per request | server CPU µs per request |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.side} | ${r.w1.rps} | ${pct(r.w1.ratio)} | ${r.w1.p99} | ${r.w1.answered} | ${r.w1.lost}${r.w1.answered ? ` (${pct(r.w1.lost / r.w1.answered)})` : ""} | ${writesCell(r.writesPerRequest.w1)} |`,
+        `| ${r.side} | ${r.w1.rps} | ${pct(r.w1.ratio)} | ${r.w1.p99} | ${r.w1.answered} | ${r.w1.lost}${r.w1.answered ? ` (${pct(r.w1.lost / r.w1.answered)})` : ""} | ${writesCell(r.writesPerRequest.w1)} | ${r.w1.cpuUs} |`,
     ),
-    `| disk limit: raw write + rename, one file | ${Math.round(diskOne)} writes/s | | | | | |`,
+    `| disk limit: raw write + rename, one file | ${Math.round(diskOne)} writes/s | | | | | | |`,
     "",
     `FileStore wrote ${Math.round(file.w1.rps * (file.writesPerRequest.w1 ?? 0))} times a second to the browser's one file, ${pct((file.w1.rps * (file.writesPerRequest.w1 ?? 0)) / diskOne)} of the disk's rate for one file measured alone (writes of one file are serial: each must carry the one before).`,
     "",
     `## W2: ${SESSIONS} browsers, requests spread over them`,
     "",
-    "| Side | req/s | vs plain | p99 ms | lost updates | store writes per request | RSS after, MiB | heap after, MiB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Side | req/s | vs plain | p99 ms | lost updates | store writes per request | server CPU µs per request | RSS after, MiB | heap after, MiB |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.side} | ${r.w2.rps} | ${pct(r.w2.ratio)} | ${r.w2.p99} | ${r.w2.lost} | ${writesCell(r.writesPerRequest.w2)} | ${r.rssAfterW2MiB ?? ""} | ${r.heapAfterW2MiB ?? ""} |`,
+        `| ${r.side} | ${r.w2.rps} | ${pct(r.w2.ratio)} | ${r.w2.p99} | ${r.w2.lost} | ${writesCell(r.writesPerRequest.w2)} | ${r.w2.cpuUs} | ${r.rssAfterW2MiB ?? ""} | ${r.heapAfterW2MiB ?? ""} |`,
     ),
-    `| disk limit: raw write + rename over ${SESSIONS} files | ${Math.round(diskMany)} writes/s | | | | | | |`,
+    `| disk limit: raw write + rename over ${SESSIONS} files | ${Math.round(diskMany)} writes/s | | | | | | | |`,
     "",
     "## W3: 10,000 `items.push` in one request (FileStore)",
     "",

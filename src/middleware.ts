@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { type CookieOptions, parse } from "hono/utils/cookie";
 import { signSessionId, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
-import { acquire, flush, release } from "./internal/live.js";
+import { acquire, flush, type Live, release } from "./internal/live.js";
 import { type ClassInfo, registry } from "./internal/registry.js";
 import { type Config, livesOf, type Scope, scopes } from "./internal/scope.js";
 import { FileStore } from "./stores/file.js";
@@ -37,8 +37,10 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       const loading = preload(scope);
       if (loading) await loading;
       await scopes.run(scope, next);
-      if (scope.held.size === 1) for (const live of scope.held) await flush(live);
-      else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
+      if (scope.held.size === 1) {
+        for (const live of scope.held)
+          if (live.dirty || live.writing || live.failure) await flush(live);
+      } else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
     } catch (error) {
       // Hono moves these headers onto the error response: a state that was stored keeps its cookie.
       writeCookies(scope);
@@ -148,17 +150,22 @@ function preload(scope: Scope): Promise<void> | undefined {
     found.push([info, value]);
   }
   if (!found) return;
-  const load = async ([info, value]: [ClassInfo, string]) => {
+  const load = ([info, value]: [ClassInfo, string]): Promise<void> | undefined => {
     const verified = verify(config, value);
-    // Strict mode: a validly signed id with nothing stored is not adopted either.
-    const live = verified && (await acquire(config, info, verified.id).catch(unavailable));
-    if (!live) {
-      scope.expire.add(info.key);
-      return;
-    }
-    scope.held.add(live);
-    scope.lives.set(info.key, live);
-    if (verified.rotated) scope.issue.add(live);
+    const attach = (live: Live | undefined) => {
+      // Strict mode: a validly signed id with nothing stored is not adopted either.
+      if (!live || !verified) {
+        scope.expire.add(info.key);
+        return;
+      }
+      scope.held.add(live);
+      scope.lives.set(info.key, live);
+      if (verified.rotated) scope.issue.add(live);
+    };
+    const live = verified && acquire(config, info, verified.id);
+    if (live instanceof Promise) return live.then(attach, unavailable);
+    attach(live);
+    return undefined;
   };
   if (found.length === 1) return load(found[0] as [ClassInfo, string]);
   if (config.lock !== undefined) {
@@ -169,7 +176,7 @@ function preload(scope: Scope): Promise<void> | undefined {
       for (const entry of found) await load(entry);
     })();
   }
-  return settleAll(found.map(load));
+  return settleAll(found.map(async (entry) => load(entry)));
 }
 
 // Valid signatures only are remembered: forged cookies cannot fill the map.

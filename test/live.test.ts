@@ -396,3 +396,31 @@ test("a FIFO planted in place of a state file is quarantined without blocking", 
     `[hono-persist] quarantined state "race" ${id}: [hono-persist] ${join(dir, id)} is not a regular file`,
   ]);
 });
+
+test("requests that join a browser's first request while it loads wait for the load, and see what it found", async () => {
+  const inner = new MemoryStore();
+  let held: Promise<void> | undefined;
+  const store: Store = {
+    get: async (id, ttl) => {
+      await held;
+      return inner.get(id, ttl);
+    },
+    set: (id, data, ttl) => inner.set(id, data, ttl),
+    delete: (id) => inner.delete(id),
+  };
+  const app = appOver(store);
+  const browser = new Browser(app);
+  await browser.request("/init", { method: "POST" });
+  expect(await browser.text("/")).toBe("100 credit-card");
+  // Another process writes meanwhile; this one's cached instance is now stale.
+  const id = (browser.cookie("race") as string).split(".")[0] as string;
+  const stored = (await inner.get(id, 60)) as string;
+  await inner.set(id, stored.replace('"count":100', '"count":42'), 60);
+  let release!: () => void;
+  held = new Promise((resolve) => (release = resolve));
+  const first = browser.text("/");
+  const joining = browser.text("/");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  release();
+  expect(await Promise.all([first, joining])).toEqual(["42 credit-card", "42 credit-card"]);
+});

@@ -34,6 +34,8 @@ export class Live {
   writing: Promise<void> | undefined;
   /** Resolves to whether stored state was found. */
   ready: Promise<boolean> = Promise.resolve(false);
+  /** `ready` resolved to true: requests joining now need not wait. */
+  loaded = false;
   /** Loaded from the store by this process (not created fresh in it). */
   restored = false;
   created = Date.now();
@@ -156,11 +158,11 @@ export function liveOf(instance: unknown): Live | undefined {
  * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
  * usable is stored (absent, expired, unreadable: the browser then starts fresh).
  */
-export async function acquire(
+export function acquire(
   config: Config,
   info: ClassInfo,
   id: string,
-): Promise<Live | undefined> {
+): Live | undefined | Promise<Live | undefined> {
   const cacheKey = `${info.key}:${id}`;
   let live = config.lives.get(cacheKey);
   if (live)
@@ -169,17 +171,28 @@ export async function acquire(
   config.lives.set(cacheKey, live);
   // The first request of this browser in this process (now): load, or check that the cached
   // instance is still what the store holds. Later concurrent requests share that load.
-  if (live.refs === 0 && !live.detached) live.ready = reload(live);
+  if (live.refs === 0 && !live.detached) {
+    live.loaded = false;
+    live.ready = reload(live);
+  }
   live.refs++;
+  // Joining requests of this browser whose load is done: nothing to wait for (no promise).
+  if (live.loaded && !live.detached) return live;
+  return joinLoad(live);
+}
+
+async function joinLoad(live: Live): Promise<Live | undefined> {
+  const ready = live.ready;
   let found = false;
   try {
-    found = await live.ready;
+    found = await ready;
   } finally {
     if (!found || live.detached) {
       live.refs--;
       if (live.refs === 0) remove(live);
     }
   }
+  if (found && live.ready === ready) live.loaded = true;
   return found && !live.detached ? live : undefined;
 }
 
@@ -308,6 +321,7 @@ export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class):
 
   const live = new Live(scope.config, info, uuidv4());
   live.ready = Promise.resolve(true);
+  live.loaded = true;
   live.refs = 1;
   scope.config.lives.set(live.cacheKey, live);
   scope.held.add(live);

@@ -213,13 +213,13 @@ export class FileStore implements Store {
     const file = this.#path(id);
     const job: WriteJob = {
       dir: this.dir,
-      temp: join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`),
+      temp: this.#temp(id),
       file,
       data: bytesOf(data),
       deadline: Date.now() + ttl * 1000,
       fsync: this.#fsync,
     };
-    const written = await this.#inOrder(id, () => this.#replace(job, data));
+    const written = await this.#inOrder(id, () => this.#replace(id, job, data));
     // Another process may have renamed its own file in since: remember only ours.
     if (written.ino === written.written) this.#remember(id, written, data);
     else this.#forget(id);
@@ -244,16 +244,22 @@ export class FileStore implements Store {
     return run;
   }
 
-  async #replace(job: WriteJob, data: string): Promise<Written> {
+  #temp(id: string): string {
+    return join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
+  }
+
+  async #replace(id: string, job: WriteJob, data: string): Promise<Written> {
     try {
       const offThread = writeOffThread(job);
       if (offThread === undefined) return this.#replaceHere(job);
       try {
         return await offThread;
       } catch (error) {
-        // Whether it was written is unknown: writing the same content again is harmless (the
-        // bytes went to the thread: encode them again).
-        if (error instanceof WriterLost) return this.#replaceHere({ ...job, data: bytesOf(data) });
+        // Whether it was written is unknown: writing the same content again is harmless. The
+        // bytes went to the thread, and its temporary file may be left: start anew.
+        if (error instanceof WriterLost) {
+          return this.#replaceHere({ ...job, temp: this.#temp(id), data: bytesOf(data) });
+        }
         throw error;
       }
     } catch (error) {
