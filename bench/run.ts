@@ -296,7 +296,7 @@ async function main() {
     "",
     "## W5: 100,000 state files in the directory",
     "",
-    `Request latency with 100 files ${round1(w5.latencyAt100FilesMs * 1000) / 1000} ms, with 100,000 ${round1(w5.latencyAt100kFilesMs * 1000) / 1000} ms (${round1(w5.ratio)}×: no scans on the request path). Sweep of the directory: ${Math.round(w5.sweepMs)} ms (by lstat, ${w5.sweepRemoved} expired). Runner process after W5: RSS ${w5.rssMiB} MiB, heap ${w5.heapMiB} MiB.`,
+    `Request latency with 100 files ${w5.latencyAt100FilesMs.toFixed(3)} ms, with 100,000 ${w5.latencyAt100kFilesMs.toFixed(3)} ms (${round1(w5.ratio)}×: no scans on the request path). Sweep of the directory: ${Math.round(w5.sweepMs)} ms (by lstat, ${w5.sweepRemoved} expired). Runner process after W5: RSS ${w5.rssMiB} MiB, heap ${w5.heapMiB} MiB.`,
     "",
   ];
   const markdown = lines.join("\n");
