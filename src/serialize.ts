@@ -196,8 +196,11 @@ class Walk {
     }
     this.#seen.add(value);
     const proto: unknown = Object.getPrototypeOf(value);
+    // JSON.stringify writes what a `toJSON` (own, hidden or inherited) returns; superjson walks
+    // the fields.
+    const json = "toJSON" in value;
     if (Array.isArray(value)) {
-      let plain = true;
+      let plain = !json;
       for (let index = 0; index < value.length; index++) {
         // superjson drops holes (a trailing one shortens the array).
         if (!(index in value)) plain = false;
@@ -225,7 +228,7 @@ class Walk {
     const plainObject = proto === Object.prototype || proto === null;
     if (plainObject || this.#classes.has(proto as object)) {
       const record = value as Record<string, unknown>;
-      let plain = plainObject;
+      let plain = plainObject && !json;
       for (const name of Object.keys(record)) {
         if (UNSAFE_KEYS.has(name))
           throw unsafeKey(pathText(path.parent, path.key, path.step), name);

@@ -160,7 +160,16 @@ class Handler implements ProxyHandler<object> {
   }
 
   #childFor(key: PropertyKey, value: object): object {
-    if (value === this.#raw && key === this.#key && this.#epoch === epoch)
+    // Freezing or sealing makes an object non-extensible first, whoever does it (a getter or an
+    // async method on the raw object, a library handed `toRaw()`): the remembered child is then
+    // checked again. What is left, `Object.defineProperty` on a raw object that stays
+    // extensible, bumps the epoch when it goes through a Proxy, `toRaw()` or a method.
+    if (
+      value === this.#raw &&
+      key === this.#key &&
+      this.#epoch === epoch &&
+      Object.isExtensible(this.target)
+    )
       return this.#child as object;
     // A Proxy must return the very value of a non-writable, non-configurable property (a
     // frozen parent). Changes below it cannot be seen, so count the read as a possible change:
@@ -273,7 +282,16 @@ class Handler implements ProxyHandler<object> {
 
   // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
   // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
+  /** Forgets the remembered child of `key`, so a replaced subtree is not kept alive by it. */
+  #forget(key: PropertyKey): void {
+    if (key !== this.#key) return;
+    this.#key = undefined;
+    this.#raw = undefined;
+    this.#child = undefined;
+  }
+
   set(t: object, key: PropertyKey, value: unknown): boolean {
+    this.#forget(key);
     const raw = rawOf(value);
     if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
     this.tracker.onChange();
@@ -281,6 +299,7 @@ class Handler implements ProxyHandler<object> {
   }
 
   deleteProperty(t: object, key: PropertyKey): boolean {
+    this.#forget(key);
     if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
     this.tracker.onChange();
     return true;

@@ -201,6 +201,17 @@ describe("the plain-JSON fast path", () => {
     );
   });
 
+  test("objects and arrays with a hidden toJSON are written field by field, as superjson does", () => {
+    const instance = {
+      form: Object.defineProperty({ a: 1 }, "toJSON", { value: () => "X" }),
+      list: Object.defineProperty([1, 2], "toJSON", { value: () => "Y" }),
+      plain: { b: [3] },
+    };
+    const text = encodeState(json, instance, new Set(), new Set());
+    expect(text).toBe(JSON.stringify(json.serialize(instance)));
+    expect(JSON.parse(text).json).toEqual({ form: { a: 1 }, list: [1, 2], plain: { b: [3] } });
+  });
+
   test("keys superjson refuses are refused with UNSERIALIZABLE, naming the field", () => {
     expect(() => encodeState(json, { prototype: 1 }, new Set(), new Set())).toThrow(
       new PersistError("UNSERIALIZABLE", "field `prototype` has a name that cannot be stored"),

@@ -8,6 +8,7 @@ import {
   statSync,
   symlinkSync,
   utimesSync,
+  watch,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -90,6 +91,8 @@ describe("FileStore", () => {
     expect(error).toBeInstanceOf(PersistError);
     expect((error as PersistError).code).toBe("STORE_FAILED");
     expect((error as PersistError).message).toContain(`could not write ${join(dir, other)}: `);
+    // The OS error as the failing call reported it, though it ran on the writer thread.
+    expect((error as PersistError).cause).toMatchObject({ code: "EISDIR", syscall: "rename" });
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
     expect(readFileSync(join(dir, id), "utf8")).toBe("old");
   });
@@ -122,6 +125,27 @@ describe("FileStore", () => {
     // The next write starts a new thread.
     await store.set(ids[0] as string, "after", 60);
     expect(readFileSync(join(dir, ids[0] as string), "utf8")).toBe("after");
+  });
+
+  test("a write the writer thread dies in the middle of is made anew, its temporary file removed", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    await store.set(v4(), "the thread is up", 60);
+    const id = v4();
+    const large = "x".repeat(64 * 1024 * 1024);
+    // The thread dies once it has created the temporary file (it is then writing 64 MB).
+    const started = new Promise<void>((resolve) => {
+      const watcher = watch(dir, (_, name) => {
+        if (!name?.startsWith(`.${id}.`)) return;
+        watcher.close();
+        resolve();
+      });
+    });
+    const write = store.set(id, large, 60);
+    await started;
+    await endWriterThread();
+    await write;
+    expect(readFileSync(join(dir, id), "utf8").length).toBe(large.length);
+    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
   test("the writer thread does not keep a process alive once its writes are done", () => {

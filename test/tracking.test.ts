@@ -214,10 +214,44 @@ describe("fidelity", () => {
       (p: { box: { inner: object } }) =>
         Object.defineProperty(p.box, "inner", { writable: false, configurable: false }),
     ],
-  ])("a child read before its parent is frozen %s is then returned as it is", (_, freeze) => {
+    ["by a getter (it runs on the raw object)", (p: { box: { sealed: boolean } }) => p.box.sealed],
+    [
+      "by a setter (it runs on the raw object)",
+      (p: { box: { frozen: boolean } }) => {
+        p.box.frozen = true;
+      },
+    ],
+    [
+      "after an await in an async method, with a read in between",
+      (p: { box: { inner: object; lockLater(): Promise<void> } }) => {
+        const done = p.box.lockLater();
+        void p.box.inner;
+        return done;
+      },
+    ],
+    [
+      "through toRaw(), with a read in between",
+      (p: { box: { inner: object } }) => {
+        const raw = toRaw(p.box);
+        void p.box.inner;
+        Object.freeze(raw);
+      },
+    ],
+  ])("a child read before its parent is frozen %s is then returned as it is", async (_, freeze) => {
     class Box {
       inner = { x: 1 };
       lock() {
+        Object.freeze(this);
+      }
+      get sealed() {
+        Object.freeze(this);
+        return true;
+      }
+      set frozen(_: boolean) {
+        Object.freeze(this);
+      }
+      async lockLater() {
+        await Promise.resolve();
         Object.freeze(this);
       }
     }
@@ -225,7 +259,7 @@ describe("fidelity", () => {
     const { proxy } = tracked({ box });
     const before = proxy.box.inner;
     expect(before).not.toBe(box.inner); // a tracking Proxy
-    freeze(proxy as never);
+    await freeze(proxy as never);
     expect(proxy.box.inner).toBe(box.inner);
   });
 

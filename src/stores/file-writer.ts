@@ -66,14 +66,18 @@ parentPort.on("message", ({ id, job }) => {
     parentPort.postMessage({ id, result: { written, ino, size, mtimeMs, ctimeMs } });
   } catch (error) {
     try { fs.unlinkSync(job.temp); } catch {}
-    parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
+    const { message, code, errno, syscall, path } = error || {};
+    parentPort.postMessage({ id, error: { message: String(message), code, errno, syscall, path } });
   }
 });
 `;
 
 type Reply =
   | { id: number; result: Written; error?: undefined }
-  | { id: number; error: { message: string; code?: string } };
+  | {
+      id: number;
+      error: { message: string; code?: string; errno?: number; syscall?: string; path?: string };
+    };
 
 /** The writer thread ended with writes in flight; they may or may not have happened. */
 export class WriterLost extends Error {}
@@ -100,8 +104,11 @@ class WriterThread {
       this.#pending.delete(reply.id);
       if (this.#pending.size === 0) this.#worker.unref();
       if (reply.error === undefined) waiting.resolve(reply.result);
-      else
-        waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else {
+        // As the same call would have thrown here: errno, syscall and path included.
+        const { message, ...details } = reply.error;
+        waiting.reject(Object.assign(new Error(message), details));
+      }
     });
     this.#worker.on("error", (error) => this.#lose(`failed: ${error.message}`));
     this.#worker.on("exit", (code) => this.#lose(`exited with code ${code}`));

@@ -258,6 +258,7 @@ export class FileStore implements Store {
         // Whether it was written is unknown: writing the same content again is harmless. The
         // bytes went to the thread, and its temporary file may be left: start anew.
         if (error instanceof WriterLost) {
+          removeQuietly(job.temp);
           return this.#replaceHere({ ...job, temp: this.#temp(id), data: bytesOf(data) });
         }
         throw error;
@@ -275,11 +276,7 @@ export class FileStore implements Store {
       const { ino, size, mtimeMs, ctimeMs } = lstatSync(job.file);
       return { written, ino, size, mtimeMs, ctimeMs };
     } catch (error) {
-      try {
-        unlinkSync(job.temp);
-      } catch {
-        // Never created, or already renamed.
-      }
+      removeQuietly(job.temp);
       throw error;
     }
   }
@@ -407,6 +404,15 @@ export class FileStore implements Store {
     if (file !== `${this.dir}${sep}${id}`)
       throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
     return file;
+  }
+}
+
+/** Removes a temporary file that may never have been created, or was renamed already. */
+function removeQuietly(temp: string): void {
+  try {
+    unlinkSync(temp);
+  } catch {
+    // Not there: nothing to remove.
   }
 }
 
