@@ -169,8 +169,8 @@ async function main() {
   redisServer?.stop();
 
   process.stderr.write("in-process workloads (W3, W4, W5)\n");
-  const w3 = await manyWrites(20);
-  const w4 = await stateSizes(15);
+  const w3 = await manyWrites(200);
+  const w4 = await stateSizes(60);
   const w5 = await manyFiles(300);
 
   const plain = sides[0] as Side;
