@@ -60,11 +60,12 @@ class Prefs {
   theme: "light" | "dark" = "light";
 }
 
+/** Counts the writes done (the file is in place), not those begun: FileStore writes on a thread. */
 class CountingStore extends FileStore {
   writes = 0;
   override async set(id: string, data: string, ttl: number): Promise<void> {
+    await super.set(id, data, ttl);
     this.writes++;
-    return super.set(id, data, ttl);
   }
 }
 
