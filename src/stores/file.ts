@@ -169,12 +169,7 @@ export class FileStore implements Store {
   }
 
   #expire(id: string, file: string): undefined {
-    this.#forget(id);
-    try {
-      unlinkSync(file);
-    } catch (error) {
-      if (code(error) !== "ENOENT") throw failed("remove", file, error);
-    }
+    this.#remove(id, file, "remove");
     return undefined;
   }
 
@@ -304,15 +299,16 @@ export class FileStore implements Store {
 
   async delete(id: string): Promise<void> {
     const file = this.#path(id);
-    return this.#inOrder(id, () => this.#remove(id, file));
+    return this.#inOrder(id, () => this.#remove(id, file, "delete"));
   }
 
-  #remove(id: string, file: string): void {
+  /** Unlinks the entry (`action` names it in the error); one already gone is no failure. */
+  #remove(id: string, file: string, action: string): void {
     this.#forget(id);
     try {
       unlinkSync(file);
     } catch (error) {
-      if (code(error) !== "ENOENT") throw failed("delete", file, error);
+      if (code(error) !== "ENOENT") throw failed(action, file, error);
     }
   }
 
