@@ -204,7 +204,7 @@ describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
     const id = match?.[1] ?? "";
     expect(await text(page, "#uuid-app-state")).toBe(id);
     expect(readdirSync(sessions)).toContain(id);
-    expect(await text(page, "#file-app-state")).toMatch(/^\d+ bytes$/);
+    expect(await text(page, "#file-app-state")).toMatch(/^[\d,]+ bytes$/);
     await page.close();
   });
 

@@ -1,9 +1,15 @@
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
+import { currentRecord } from "../src/stores/file-records.js";
 
 export const SECRET = "test-secret-that-is-at-least-32-characters-long";
+
+/** The record a FileStore file holds now (its last complete line). */
+export function readState(file: string): string | undefined {
+  return currentRecord(readFileSync(file, "utf8"));
+}
 
 /** A fresh directory, removed by the returned function. */
 export function tempDir(): { dir: string; remove: () => void } {

@@ -23,7 +23,7 @@ import {
   persistSession,
 } from "../src/index.js";
 import { livesOf } from "../src/internal/scope.js";
-import { Browser, overwrite, SECRET, tempDir } from "./helpers.js";
+import { Browser, overwrite, readState, SECRET, tempDir } from "./helpers.js";
 
 class Item {
   constructor(
@@ -209,7 +209,7 @@ describe("instance resolution", () => {
     );
     expect(responses.every((response) => response.status === 200)).toBe(true);
     expect(await browser.text("/")).toBe("200");
-    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    const stored = JSON.parse(readState(join(dir, idOf(browser))) as string);
     expect(stored.state.json.count).toBe(200);
   });
 
@@ -295,7 +295,7 @@ describe("every write persists", () => {
     const browser = new Browser(app);
     await browser.request("/", { method: "POST" });
     expect(await browser.text("/", { method: "POST" })).toBe("2030-01-01T00:00:00.000Z");
-    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    const stored = JSON.parse(readState(join(dir, idOf(browser))) as string);
     expect(stored.state.json.history[0]).toBe("2030-01-01T00:00:00.000Z");
   });
 
@@ -330,7 +330,7 @@ describe("every write persists", () => {
       restored: false,
     });
     await browser.request("/increment", { method: "POST" });
-    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    const stored = JSON.parse(readState(join(dir, idOf(browser))) as string);
     expect(await (await browser.request("/info")).json()).toEqual({
       key: "app-state",
       id: idOf(browser),
@@ -350,7 +350,7 @@ describe("every write persists", () => {
     });
     const browser = new Browser(app);
     await browser.request("/", { method: "POST" });
-    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    const stored = JSON.parse(readState(join(dir, idOf(browser))) as string);
     expect(stored.state.json.count).toBe(41);
   });
 
@@ -369,7 +369,7 @@ describe("every write persists", () => {
     const writes = store.writes;
     later?.history.push(new Date(7));
     await vi.waitFor(() => expect(store.writes).toBe(writes + 1), { timeout: 100, interval: 1 });
-    expect(JSON.parse(readFileSync(file, "utf8")).state.json.history).toEqual([
+    expect(JSON.parse(readState(file) as string).state.json.history).toEqual([
       "1970-01-01T00:00:00.007Z",
     ]);
   });
@@ -377,7 +377,7 @@ describe("every write persists", () => {
   test("excluded fields are not stored and come back with their default", async () => {
     const browser = new Browser(makeApp());
     await browser.request("/nested", { method: "POST" });
-    const stored = JSON.parse(readFileSync(join(dir, idOf(browser)), "utf8"));
+    const stored = JSON.parse(readState(join(dir, idOf(browser))) as string);
     expect(stored.state.json).not.toHaveProperty("scratch");
     expect(await (await browser.request("/state")).json()).toMatchObject({ scratch: "default" });
   });
@@ -649,7 +649,7 @@ describe("broken state", () => {
     await browser.request("/increment", { method: "POST" });
     const id = idOf(browser);
     const file = join(dir, id);
-    const envelope = JSON.parse(readFileSync(file, "utf8"));
+    const envelope = JSON.parse(readState(file) as string);
     overwrite(file, JSON.stringify({ ...envelope, state: "STATE" }).replace('"STATE"', state));
     const response = await browser.request("/state");
     expect(response.status).toBe(200);
@@ -794,7 +794,7 @@ describe("versions", () => {
     const browser = new Browser(makeApp());
     await browser.request("/increment", { method: "POST" });
     const file = join(dir, idOf(browser));
-    const stored = JSON.parse(readFileSync(file, "utf8"));
+    const stored = JSON.parse(readState(file) as string);
     stored.version = 0;
     overwrite(file, JSON.stringify(stored));
     expect(await browser.text("/")).toBe("0");

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import {
+  appendFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -16,7 +17,7 @@ import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { FileStore, MemoryStore, PersistError } from "../src/index.js";
 import { endWriterThread } from "../src/stores/file-writer.js";
-import { tempDir } from "./helpers.js";
+import { readState, tempDir } from "./helpers.js";
 import { storeContract } from "./store-contract.js";
 
 let dir: string;
@@ -52,14 +53,97 @@ describe("FileStore", () => {
     }
   });
 
-  test("writes go through a temporary file renamed over the old one, none left behind", async () => {
+  test("a file is written whole and renamed in, small rewrites are appended, and it is written whole again before it passes 4 KB", async () => {
     const store = new FileStore({ dir, sweepInterval: 0 });
     const id = v4();
+    const file = join(dir, id);
     await store.set(id, "old", 60);
-    const inode = statSync(join(dir, id)).ino;
+    const first = statSync(file).ino;
+    expect(readFileSync(file, "utf8")).toBe("old\n");
     await store.set(id, "new", 60);
-    expect(statSync(join(dir, id)).ino).not.toBe(inode);
+    expect(statSync(file).ino).toBe(first);
+    expect(readFileSync(file, "utf8")).toBe("old\nnew\n");
+    // 100-character records: 40 more fit under 4,096 bytes, the 41st does not.
+    for (let i = 0; i < 40; i++) await store.set(id, `${i}`.padEnd(100, "."), 60);
+    expect(statSync(file).ino).toBe(first);
+    expect(statSync(file).size).toBe(8 + 40 * 101);
+    await store.set(id, "last".padEnd(100, "."), 60);
+    expect(statSync(file).ino).not.toBe(first);
+    expect(readFileSync(file, "utf8")).toBe(`${"last".padEnd(100, ".")}\n`);
+    const lastInode = statSync(file).ino;
+    // Over 2 KB: the file may reach twice the record, one append after each whole write.
+    const large = (n: number) => `${n}`.padEnd(3000, ".");
+    const inodes: number[] = [];
+    for (let n = 1; n <= 4; n++) {
+      await store.set(id, large(n), 60);
+      inodes.push(statSync(file).ino);
+    }
+    // 1 appended to "last" (101 + 3,001 bytes), 2 whole, 3 appended (6,002), 4 whole.
+    expect(inodes[0]).toBe(lastInode);
+    expect(inodes[1]).not.toBe(inodes[0]);
+    expect(inodes[2]).toBe(inodes[1]);
+    expect(inodes[3]).not.toBe(inodes[2]);
+    expect(readFileSync(file, "utf8")).toBe(`${large(4)}\n`);
     expect(readdirSync(dir)).toEqual([id]);
+  });
+
+  test("a file that another writer changed is written whole, never appended to", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const other = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    const file = join(dir, id);
+    await store.set(id, "mine", 60);
+    await other.set(id, "theirs", 60);
+    const theirs = statSync(file).ino;
+    await store.set(id, "mine again", 60);
+    expect(statSync(file).ino).not.toBe(theirs);
+    expect(readFileSync(file, "utf8")).toBe("mine again\n");
+    // Appended to by another writer: same inode, but not the file this store wrote.
+    const mine = statSync(file).ino;
+    await other.set(id, "theirs again", 60);
+    expect(statSync(file).ino).not.toBe(mine);
+    const appended = statSync(file).ino;
+    expect(await store.get(id, 60)).toBe("theirs again");
+    await other.set(id, "theirs, appended", 60);
+    expect(statSync(file).ino).toBe(appended);
+    await store.set(id, "mine, whole", 60);
+    expect(readFileSync(file, "utf8")).toBe("mine, whole\n");
+  });
+
+  test("an append cut short (a killed writer) is skipped: the record before it is read, and the next write is whole", async () => {
+    const writer = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    const file = join(dir, id);
+    await writer.set(id, '{"n":1}', 60);
+    await writer.set(id, '{"n":2}', 60);
+    const { atime, mtime } = statSync(file);
+    appendFileSync(file, '{"n":3,"pad":"xx');
+    utimesSync(file, atime, mtime);
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    expect(await store.get(id, 60)).toBe('{"n":2}');
+    // The writer's file changed behind its back: it reads it again too.
+    expect(await writer.get(id, 60)).toBe('{"n":2}');
+    await store.set(id, '{"n":4}', 60);
+    expect(readFileSync(file, "utf8")).toBe('{"n":4}\n');
+  });
+
+  test.each([
+    ["a newline", "line one\nline two"],
+    ["a leading quote", '"quoted"'],
+    ["nothing", ""],
+    ["only a newline", "\n"],
+    ["a quote inside", 'say "hi"'],
+    ["a JSON string", JSON.stringify("a\nb")],
+  ])("a string with %s reads back as written, whole or appended", async (_, data) => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    await store.set(id, data, 60);
+    expect(await new FileStore({ dir, sweepInterval: 0 }).get(id, 60)).toBe(data);
+    await store.set(id, "between", 60);
+    await store.set(id, data, 60);
+    expect(readFileSync(join(dir, id), "utf8").split("\n").length).toBe(4); // three records
+    expect(await new FileStore({ dir, sweepInterval: 0 }).get(id, 60)).toBe(data);
+    expect(await store.get(id, 60)).toBe(data);
   });
 
   test("what it remembers of a file is never served once the file changed behind its back", async () => {
@@ -94,7 +178,7 @@ describe("FileStore", () => {
     // The OS error as the failing call reported it, though it ran on the writer thread.
     expect((error as PersistError).cause).toMatchObject({ code: "EISDIR", syscall: "rename" });
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
-    expect(readFileSync(join(dir, id), "utf8")).toBe("old");
+    expect(readState(join(dir, id))).toBe("old");
   });
 
   test("writes of one id apply in the order they were made, even when nobody awaits them", async () => {
@@ -110,7 +194,7 @@ describe("FileStore", () => {
     expect(await store.get(kept, 60)).toBe("third");
     expect(await store.get(removed, 60)).toBeUndefined();
     await Promise.all(calls);
-    expect(readFileSync(join(dir, kept), "utf8")).toBe("third");
+    expect(readState(join(dir, kept))).toBe("third");
     expect(existsSync(join(dir, removed))).toBe(false);
   });
 
@@ -121,10 +205,10 @@ describe("FileStore", () => {
     const writes = ids.map((id) => store.set(id, `state of ${id}`, 60));
     await endWriterThread();
     await Promise.all(writes);
-    for (const id of ids) expect(readFileSync(join(dir, id), "utf8")).toBe(`state of ${id}`);
+    for (const id of ids) expect(readState(join(dir, id))).toBe(`state of ${id}`);
     // The next write starts a new thread.
     await store.set(ids[0] as string, "after", 60);
-    expect(readFileSync(join(dir, ids[0] as string), "utf8")).toBe("after");
+    expect(readState(join(dir, ids[0] as string))).toBe("after");
   });
 
   test("a write the writer thread dies in the middle of is made anew, its temporary file removed", async () => {
@@ -144,7 +228,7 @@ describe("FileStore", () => {
     await started;
     await endWriterThread();
     await write;
-    expect(readFileSync(join(dir, id), "utf8").length).toBe(large.length);
+    expect(readState(join(dir, id))?.length).toBe(large.length);
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
@@ -157,7 +241,7 @@ describe("FileStore", () => {
     expect(child.signal).toBeNull(); // not killed by the timeout
     expect(child.status).toBe(0);
     expect(child.stdout).toBe("written\n");
-    expect(readFileSync(join(dir, "3f2b1c0a-9d8e-4f7a-b6c5-d4e3f2a1b0c9"), "utf8")).toBe("written");
+    expect(readState(join(dir, "3f2b1c0a-9d8e-4f7a-b6c5-d4e3f2a1b0c9"))).toBe("written");
   });
 
   test("refreshing the deadline touches the mtime, never the content", async () => {
@@ -185,7 +269,7 @@ describe("FileStore", () => {
     expect(existsSync(join(dir, id))).toBe(false);
     const [aside = ""] = readdirSync(dir).filter((name) => name.endsWith(".corrupt"));
     expect(lstatSync(join(dir, aside)).isSymbolicLink()).toBe(true);
-    expect(readFileSync(join(dir, "secret"), "utf8")).toBe("outside");
+    expect(readState(join(dir, "secret"))).toBe("outside");
   });
 
   test("ids that are not UUIDv4 never become paths", async () => {

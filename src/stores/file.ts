@@ -5,6 +5,7 @@ import {
   constants,
   fstatSync,
   fsyncSync,
+  ftruncateSync,
   futimesSync,
   lstatSync,
   lutimesSync,
@@ -16,6 +17,7 @@ import {
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import { opendir } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
@@ -23,6 +25,7 @@ import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { Store } from "../types.js";
 import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
+import { currentRecord, lineBytes, recordLine } from "./file-records.js";
 import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-writer.js";
 
 /** Options of `FileStore`. */
@@ -55,7 +58,12 @@ const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
 // at most (UTF-16 units): large states are not kept in memory twice without a bound.
 const RECENT = 1000;
 const RECENT_LENGTH = 16 * 1024 * 1024;
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
+// Records up to this long (UTF-16 units) are appended to their file, on this thread: one
+// `write` of a few µs, less than handing it to the writer thread.
+const APPEND_MAX = 16 * 1024;
+// A file grows by appends up to one disk block, or twice its record; then it is rewritten whole.
+const FILE_MAX = 4096;
+const { O_APPEND, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 // Temporary names: random per process (two containers may share a directory and a pid), then
 // a counter, which spares a call to the CSPRNG per write.
 const TEMP_PREFIX = randomBytes(4).toString("hex");
@@ -66,13 +74,15 @@ let temps = 0;
  *
  * A file's modification time is its expiry deadline, so refreshing a session touches the
  * file without rewriting it, and `sweep()` decides from `lstat` alone, never parsing a file.
- * Writes go to a temporary file in the same directory and are renamed over the old one: a
- * process killed at any instant leaves the old state or the new, never a torn file.
+ * A file holds one record per line, the last complete one current (file-records.ts). It is
+ * written whole to a temporary file in the same directory, renamed over the old one; a small
+ * record is then appended to the file this store last read or wrote, until the file would pass
+ * 4 KB (or twice the record). A process killed at any instant leaves the old state or the new.
  *
- * Reads are synchronous: measured on a 2-core machine, each asynchronous `fs` call costs
- * 0.4–0.7 ms of thread-pool hand-off, more than the read itself. Writes go to one writer thread
- * per process, one message per write (file-writer.ts), so requests of other browsers are served
- * while a file is written; where no worker thread can run, they are written here.
+ * Reads and appends are synchronous: measured on a 2-core machine, each asynchronous `fs` call
+ * costs 0.4–0.7 ms of thread-pool hand-off, more than the work itself. Whole files are written
+ * by one writer thread per process, one message per write (file-writer.ts), so requests of other
+ * browsers are served meanwhile; where no worker thread can run, they are written here.
  */
 export class FileStore implements Store {
   /** The absolute path of the directory. */
@@ -156,8 +166,12 @@ export class FileStore implements Store {
       if (!stat.isFile()) throw new PersistError("INVALID_STATE", `${file} is not a regular file`);
       const now = Date.now();
       if (stat.mtimeMs <= now) return this.#expire(id, file);
-      const data = readFileSync(fd, "utf8");
-      this.#remember(id, stat, data);
+      const text = readFileSync(fd, "utf8");
+      const data = currentRecord(text);
+      if (data === undefined) throw new PersistError("INVALID_STATE", `${file} holds no record`);
+      // Appends go only to a file whose every line is whole: never after a partial line (an
+      // append cut short) or a file written by another tool, whose line it would corrupt.
+      if (text.endsWith("\n")) this.#remember(id, stat, data);
       this.#slide(id, file, stat, ttl, now);
       return data;
     } catch (error) {
@@ -206,15 +220,24 @@ export class FileStore implements Store {
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     const file = this.#path(id);
-    const job: WriteJob = {
-      dir: this.dir,
-      temp: this.#temp(id),
-      file,
-      data: bytesOf(data),
-      deadline: Date.now() + ttl * 1000,
-      fsync: this.#fsync,
-    };
-    const written = await this.#inOrder(id, () => this.#replace(id, job, data));
+    const line = recordLine(data);
+    const deadline = Date.now() + ttl * 1000;
+    // Nothing running on this id: append now if the file allows, else write it whole in turn.
+    const queued = this.#queues.has(id);
+    if (!queued && this.#append(id, file, line, data, deadline)) return;
+    const written = await this.#inOrder(id, () => {
+      if (queued && this.#append(id, file, line, data, deadline)) return undefined;
+      const job: WriteJob = {
+        dir: this.dir,
+        temp: this.#temp(id),
+        file,
+        data: lineBytes(line),
+        deadline,
+        fsync: this.#fsync,
+      };
+      return this.#replace(id, job, line);
+    });
+    if (written === undefined) return;
     // Another process may have renamed its own file in since: remember only ours.
     if (written.ino === written.written) this.#remember(id, written, data);
     else this.#forget(id);
@@ -239,11 +262,55 @@ export class FileStore implements Store {
     return run;
   }
 
+  /**
+   * Appends `line` to the file when it is the very file this store last read or wrote (same
+   * inode, size and times: nobody else wrote since) and stays small; `false` when the file
+   * must be written whole instead.
+   */
+  #append(id: string, file: string, line: string, data: string, deadline: number): boolean {
+    const known = this.#recent.get(id);
+    if (!known || line.length > APPEND_MAX) return false;
+    let fd: number;
+    try {
+      fd = openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
+    } catch {
+      return false; // Gone, or not a file to append to: the whole write reports what is wrong.
+    }
+    let size = -1;
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile() || stampOf(stat) !== known.stamp) return false;
+      const record = `${line}\n`;
+      const bytes = Buffer.byteLength(record);
+      if (stat.size + bytes > Math.max(FILE_MAX, 2 * bytes)) return false;
+      size = stat.size;
+      if (writeSync(fd, record) !== bytes) throw new Error("short write");
+      if (this.#fsync) fsyncSync(fd);
+      futimesSync(fd, Date.now() / 1000, deadline / 1000);
+      this.#remember(id, fstatSync(fd), data);
+      return true;
+    } catch {
+      // Disk full, say: cut a partial line off (readers would skip it anyway) and let the
+      // whole write try, and fail with the reason if it fails too.
+      this.#forget(id);
+      if (size >= 0) {
+        try {
+          ftruncateSync(fd, size);
+        } catch {
+          // The partial line stays; it is not read as a record.
+        }
+      }
+      return false;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   #temp(id: string): string {
     return join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
   }
 
-  async #replace(id: string, job: WriteJob, data: string): Promise<Written> {
+  async #replace(id: string, job: WriteJob, line: string): Promise<Written> {
     try {
       const offThread = writeOffThread(job);
       if (offThread === undefined) return this.#replaceHere(job);
@@ -254,7 +321,7 @@ export class FileStore implements Store {
         // bytes went to the thread, and its temporary file may be left: start anew.
         if (error instanceof WriterLost) {
           removeQuietly(job.temp);
-          return this.#replaceHere({ ...job, temp: this.#temp(id), data: bytesOf(data) });
+          return this.#replaceHere({ ...job, temp: this.#temp(id), data: lineBytes(line) });
         }
         throw error;
       }
@@ -410,13 +477,6 @@ function removeQuietly(temp: string): void {
   } catch {
     // Not there: nothing to remove.
   }
-}
-
-/** `text` as UTF-8 in a buffer of its own (not a slice of Node's shared pool), to transfer. */
-function bytesOf(text: string): Uint8Array {
-  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
-  bytes.write(text);
-  return bytes;
 }
 
 /** Identifies one version of a file: a write renames a new inode in, a touch changes the times. */

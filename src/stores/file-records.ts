@@ -1,0 +1,48 @@
+/**
+ * How FileStore lays out a state file: one record per line, the last complete line current.
+ *
+ * A file is first written whole and renamed into place (old or new, never torn); a small state
+ * written again to the file this process knows is appended to it instead, a single `write`, far
+ * cheaper than creating and renaming a file (bench/ W1). A process killed in the middle of an
+ * append leaves a partial last line without its newline: readers skip it and get the record
+ * before, so a reader still sees the old state or the new one.
+ *
+ * hono-persist's records are JSON, which never holds a raw newline, and are stored as they are.
+ * Any other string given to the store (it takes any string) that holds a newline, or begins
+ * with `"`, is stored as a JSON string literal, which is read back by its leading `"`.
+ */
+
+const NEWLINE = 10;
+const QUOTE = 34;
+
+/** `data` as one line, without its newline. */
+export function recordLine(data: string): string {
+  return data.charCodeAt(0) === QUOTE || data.includes("\n") ? JSON.stringify(data) : data;
+}
+
+/**
+ * The current record of a file's text, or `undefined` when its last complete line cannot be
+ * read back. A text without any newline is one whole record (a file written by another tool).
+ */
+export function currentRecord(text: string): string | undefined {
+  const last = text.lastIndexOf("\n");
+  if (last === -1) return text;
+  // Whatever follows the last newline is an append cut short: the line before it is current.
+  const line = text.slice(text.lastIndexOf("\n", last - 1) + 1, last);
+  if (line.charCodeAt(0) !== QUOTE) return line;
+  try {
+    const data: unknown = JSON.parse(line);
+    return typeof data === "string" ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `line` and its newline as UTF-8, in a buffer of its own (not a slice of Node's pool), to transfer. */
+export function lineBytes(line: string): Uint8Array {
+  const length = Buffer.byteLength(line);
+  const bytes = Buffer.allocUnsafeSlow(length + 1);
+  bytes.write(line);
+  bytes[length] = NEWLINE;
+  return bytes;
+}
