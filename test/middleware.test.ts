@@ -21,6 +21,7 @@ import {
   persist,
   persistInfo,
   persistSession,
+  type Store,
 } from "../src/index.js";
 import { livesOf } from "../src/internal/scope.js";
 import { Browser, overwrite, readState, SECRET, tempDir } from "./helpers.js";
@@ -230,6 +231,34 @@ describe("instance resolution", () => {
 });
 
 describe("the instance cache", () => {
+  /** `Base` with its `get` calls counted. */
+  // biome-ignore lint/suspicious/noExplicitAny: a mixin takes any constructor arguments
+  function countingGets<B extends new (...args: any[]) => Store>(Base: B) {
+    return class extends Base {
+      reads = 0;
+      override async get(id: string, ttl: number) {
+        this.reads++;
+        return super.get(id, ttl);
+      }
+    };
+  }
+
+  test.each([
+    ["MemoryStore", () => new (countingGets(MemoryStore))()],
+    ["FileStore", () => new (countingGets(FileStore))({ dir, sweepInterval: 0 })],
+  ])(
+    "a %s subclass's own `get` is the one used, though the store can be read at once",
+    async (_, make) => {
+      const counting = make();
+      const browser = new Browser(makeApp({ store: counting, cacheSize: 10 }));
+      await browser.request("/increment", { method: "POST" });
+      await browser.request("/increment", { method: "POST" });
+      expect(await browser.text("/")).toBe("2");
+      // The first request created the state; each later one checked the store.
+      expect(counting.reads).toBe(2);
+    },
+  );
+
   test("keeps at most `cacheSize` idle instances", async () => {
     const app = makeApp({ cacheSize: 10 });
     const browsers = Array.from({ length: 50 }, () => new Browser(app));
@@ -417,6 +446,34 @@ describe("cookies", () => {
     expect(line).toContain("; Path=/");
     expect(line).toMatch(/; Max-Age=8640[0-9]/);
     expect(line).not.toContain("Secure");
+  });
+
+  test("a Cookie header seen before is not trusted blindly: a forged one is checked each time, and a class decorated since is found in it", async () => {
+    const app = makeApp();
+    const browser = new Browser(app);
+    await browser.request("/increment", { method: "POST" });
+    const valid = browser.cookie("app-state") ?? "";
+    const lateId = v4();
+    const header = `app-state=${encodeURIComponent(valid)}; late-key=${encodeURIComponent(sign(lateId, SECRET))}`;
+    const forgedHeader = `app-state=${encodeURIComponent(`${v4()}.${valid.split(".")[1]}`)}`;
+    for (let i = 0; i < 3; i++) {
+      const forged = await app.request("/", { headers: { Cookie: forgedHeader } });
+      expect(await forged.text()).toBe("0");
+      expect(forged.headers.getSetCookie()).toEqual([
+        expect.stringMatching(/^app-state=; Max-Age=0/),
+      ]);
+      // "late-key" is nobody's cookie yet: left alone.
+      const seen = await app.request("/", { headers: { Cookie: header } });
+      expect(await seen.text()).toBe("1");
+      expect(seen.headers.getSetCookie()).toEqual([]);
+    }
+    // Now a class owns "late-key": the same header's cookie for it is checked, and, with
+    // nothing stored under its id, removed.
+    const Late = persist("late-key")(class Late {});
+    expect(typeof Late).toBe("function");
+    const after = await app.request("/", { headers: { Cookie: header } });
+    expect(await after.text()).toBe("1");
+    expect(after.headers.getSetCookie()).toEqual([expect.stringMatching(/^late-key=; Max-Age=0/)]);
   });
 
   test("a response that sets a cookie is kept out of shared caches, unless the handler chose", async () => {

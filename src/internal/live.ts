@@ -3,6 +3,7 @@ import { misuse, PersistError } from "../errors.js";
 import { decodeEnvelope, decodeState, encodeRecord } from "../serialize.js";
 import { Tracker } from "../tracking.js";
 import type { Persisted } from "../types.js";
+import { read } from "./read-now.js";
 import type { Class, ClassInfo } from "./registry.js";
 import { type Config, type Scope, scopes } from "./scope.js";
 
@@ -154,9 +155,13 @@ export function liveOf(instance: unknown): Live | undefined {
   return typeof instance === "object" && instance !== null ? livesByProxy.get(instance) : undefined;
 }
 
+// A load that found its state: shared, so that a load answered at once allocates no promise.
+const FOUND = Promise.resolve(true);
+
 /**
  * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
- * usable is stored (absent, expired, unreadable: the browser then starts fresh).
+ * usable is stored (absent, expired, unreadable: the browser then starts fresh). A value, not
+ * a promise, when nothing had to be waited for.
  */
 export function acquire(
   config: Config,
@@ -173,7 +178,23 @@ export function acquire(
   // instance is still what the store holds. Later concurrent requests share that load.
   if (live.refs === 0 && !live.detached) {
     live.loaded = false;
-    live.ready = reload(live);
+    let found: boolean | Promise<boolean>;
+    try {
+      found = reload(live);
+    } catch (error) {
+      remove(live);
+      throw error;
+    }
+    if (found instanceof Promise) live.ready = found;
+    else {
+      // The store answered at once (a cached state checked, most often).
+      if (!found || live.detached) {
+        remove(live);
+        return undefined;
+      }
+      live.ready = FOUND;
+      live.loaded = true;
+    }
   }
   live.refs++;
   // Joining requests of this browser whose load is done: nothing to wait for (no promise).
@@ -197,12 +218,12 @@ async function joinLoad(live: Live): Promise<Live | undefined> {
 }
 
 /** After a background write of the instance, if one runs: then as any first request. */
-function reload(live: Live): Promise<boolean> {
+function reload(live: Live): boolean | Promise<boolean> {
   return live.background ? live.background.then(() => lockAndLoad(live)) : lockAndLoad(live);
 }
 
 /** Takes the state's lock (option `lock`), then loads it; the lock goes with a state not found. */
-function lockAndLoad(live: Live): Promise<boolean> {
+function lockAndLoad(live: Live): boolean | Promise<boolean> {
   const { lock, store } = live.config;
   return lock !== undefined && store.lock ? lockedLoad(live, lock) : load(live);
 }
@@ -218,16 +239,31 @@ async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
   }
 }
 
-async function load(live: Live): Promise<boolean> {
-  const { config, info, id } = live;
-  let data: string | undefined;
+/** Whether stored state was found (and is now what the next `new` builds); at once when the store reads at once. */
+function load(live: Live): boolean | Promise<boolean> {
+  const { config, id } = live;
+  let data: string | undefined | Promise<string | undefined>;
   try {
-    data = await config.store.get(id, config.idleTimeout);
+    data = read(config.store, id, config.idleTimeout);
+  } catch (error) {
+    return loadFailed(live, error);
+  }
+  if (data instanceof Promise) {
+    return data.then(
+      (value) => loaded(live, value),
+      (error: unknown) => loadFailed(live, error),
+    );
+  }
+  return loaded(live, data);
+}
+
+function loaded(live: Live, data: string | undefined): boolean | Promise<boolean> {
+  const { config, info, id } = live;
+  try {
     if (data === undefined) return false;
     if (live.raw && data === live.data) {
       if (live.created + config.maxAge * 1000 > Date.now()) return true;
-      await config.store.delete(id);
-      return false;
+      return drop(live);
     }
     if (live.dirty) {
       config.logger.error(
@@ -243,18 +279,12 @@ async function load(live: Live): Promise<boolean> {
       );
     }
     const envelope = decodeEnvelope(info.key, data);
-    if (envelope.created + config.maxAge * 1000 <= Date.now()) {
-      await config.store.delete(id);
-      return false;
-    }
+    if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live);
     let fields = decodeState(info.json, envelope.state);
     let migrated = false;
     if (envelope.version !== info.version) {
       const upgraded = migrateFields(live, fields, envelope.version);
-      if (!upgraded) {
-        await config.store.delete(id);
-        return false;
-      }
+      if (!upgraded) return drop(live);
       fields = upgraded;
       migrated = true;
     }
@@ -269,17 +299,31 @@ async function load(live: Live): Promise<boolean> {
     live.restored = true;
     return true;
   } catch (error) {
-    if (!(error instanceof PersistError && error.code === "INVALID_STATE")) {
-      throw storeFailure(live, "read", error);
-    }
-    config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
-    try {
-      await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
-    } catch (failure) {
-      throw storeFailure(live, "quarantine", failure);
-    }
-    return false;
+    return loadFailed(live, error);
   }
+}
+
+/** Deletes a stored state that must not be used (past `maxAge`, or not migrated): not found. */
+function drop(live: Live): Promise<boolean> {
+  return live.config.store.delete(live.id).then(
+    () => false,
+    (error: unknown) => loadFailed(live, error),
+  );
+}
+
+/** Invalid state is quarantined (the browser starts fresh); any other failure is the store's. */
+async function loadFailed(live: Live, error: unknown): Promise<boolean> {
+  const { config, info, id } = live;
+  if (!(error instanceof PersistError && error.code === "INVALID_STATE")) {
+    throw storeFailure(live, "read", error);
+  }
+  config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
+  try {
+    await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
+  } catch (failure) {
+    throw storeFailure(live, "quarantine", failure);
+  }
+  return false;
 }
 
 function migrateFields(
@@ -320,7 +364,7 @@ export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class):
   if (current) return materialize(current, args, newTarget);
 
   const live = new Live(scope.config, info, uuidv4());
-  live.ready = Promise.resolve(true);
+  live.ready = FOUND;
   live.loaded = true;
   live.refs = 1;
   scope.config.lives.set(live.cacheKey, live);
@@ -534,7 +578,7 @@ async function regenerateNow(live: Live, scope: Scope): Promise<void> {
   const tombstone = new Live(config, info, oldId);
   tombstone.detached = true;
   tombstone.tombstone = true;
-  tombstone.ready = Promise.resolve(true);
+  tombstone.ready = FOUND;
   tombstone.unlock = live.unlock;
   config.lives.set(tombstone.cacheKey, tombstone);
   live.id = newId;

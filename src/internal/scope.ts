@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context } from "hono";
 import type { PersistCookieOptions, Store } from "../types.js";
 import type { Live } from "./live.js";
+import type { ClassInfo } from "./registry.js";
 
 /** `persistSession()`'s options, checked and with defaults applied. */
 export interface Config {
@@ -23,6 +24,14 @@ export interface Config {
   readonly cacheSize: number;
   /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
   readonly verified: Map<string, { id: string; rotated: boolean }>;
+  /** `Cookie` headers whose every cookie of ours verified: the classes found in them, and ids. */
+  readonly headers: Map<
+    string,
+    {
+      registered: number;
+      found: readonly (readonly [ClassInfo, { id: string; rotated: boolean } | undefined])[];
+    }
+  >;
 }
 
 /** What one request handled by `persistSession()` knows. */

@@ -1,3 +1,4 @@
+import { readNow } from "../internal/read-now.js";
 import type { Store } from "../types.js";
 
 /** Options of `MemoryStore`. */
@@ -30,6 +31,15 @@ export class MemoryStore implements Store {
   }
 
   async get(id: string, ttl: number): Promise<string | undefined> {
+    return this.#get(id, ttl);
+  }
+
+  [readNow](id: string, ttl: number): string | undefined | Promise<string | undefined> {
+    // A subclass's own `get` is honoured.
+    return this.get === MemoryStore.prototype.get ? this.#get(id, ttl) : this.get(id, ttl);
+  }
+
+  #get(id: string, ttl: number): string | undefined {
     const entry = this.#entries.get(id);
     if (!entry) return undefined;
     const now = Date.now();
