@@ -12,7 +12,6 @@
  * with `"`, is stored as a JSON string literal, which is read back by its leading `"`.
  */
 
-const NEWLINE = 10;
 const QUOTE = 34;
 
 /** `data` as one line, without its newline. */
@@ -36,13 +35,4 @@ export function currentRecord(text: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** `line` and its newline as UTF-8, in a buffer of its own (not a slice of Node's pool), to transfer. */
-export function lineBytes(line: string): Uint8Array {
-  const length = Buffer.byteLength(line);
-  const bytes = Buffer.allocUnsafeSlow(length + 1);
-  bytes.write(line);
-  bytes[length] = NEWLINE;
-  return bytes;
 }

