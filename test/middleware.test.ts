@@ -8,6 +8,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { runInNewContext } from "node:vm";
 import { sign } from "cookie-signature";
 import { Hono } from "hono";
 import { v1, v4, v7 } from "uuid";
@@ -258,6 +259,21 @@ describe("the instance cache", () => {
       expect(counting.reads).toBe(2);
     },
   );
+
+  test("a store whose `get` answers with another realm's promise is awaited like any", async () => {
+    const inner = new MemoryStore({ sweepInterval: 0 });
+    const foreign: Store = {
+      get: (id, ttl) =>
+        runInNewContext("(p) => new Promise((resolve, reject) => p.then(resolve, reject))")(
+          inner.get(id, ttl),
+        ),
+      set: (id, data, ttl) => inner.set(id, data, ttl),
+      delete: (id) => inner.delete(id),
+    };
+    const browser = new Browser(makeApp({ store: foreign, cacheSize: 10 }));
+    for (let i = 0; i < 3; i++) await browser.request("/increment", { method: "POST" });
+    expect(await browser.text("/")).toBe("3");
+  });
 
   test("keeps at most `cacheSize` idle instances", async () => {
     const app = makeApp({ cacheSize: 10 });

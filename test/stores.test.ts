@@ -110,6 +110,31 @@ describe("FileStore", () => {
     expect(readFileSync(file, "utf8")).toBe("mine, whole\n");
   });
 
+  test("a file last changed by a write itself (a writer killed before it set the deadline) is read, not expired, and swept a day later", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const writer = new FileStore({ dir, sweepInterval: 0 });
+    const [read, unread] = [v4(), v4()];
+    for (const id of [read, unread]) {
+      await writer.set(id, "one", 60);
+      // What an append leaves until its futimes: the mtime (the deadline) is the write's time.
+      appendFileSync(join(dir, id), "two\n");
+      const { mtimeMs, ctimeMs } = statSync(join(dir, id));
+      expect(mtimeMs).toBe(ctimeMs);
+    }
+    vi.setSystemTime(Date.now() + 1000);
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    expect(await store.get(read, 60)).toBe("two");
+    // Read: it has a deadline again, `ttl` from now.
+    expect(statSync(join(dir, read)).mtimeMs).toBeGreaterThan(Date.now() + 59_000);
+    vi.setSystemTime(Date.now() + 23 * 3600 * 1000);
+    expect(await store.sweep()).toBe(1); // `read`, whose 60 s have passed
+    expect(await store.get(unread, 60)).toBe("two");
+    appendFileSync(join(dir, unread), "three\n");
+    vi.setSystemTime(Date.now() + 24 * 3600 * 1000 + 1000);
+    expect(await store.sweep()).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   test("an append cut short (a killed writer) is skipped: the record before it is read, and the next write is whole", async () => {
     const writer = new FileStore({ dir, sweepInterval: 0 });
     const id = v4();
@@ -134,6 +159,7 @@ describe("FileStore", () => {
     ["only a newline", "\n"],
     ["a quote inside", 'say "hi"'],
     ["a JSON string", JSON.stringify("a\nb")],
+    ["a lone surrogate", "a\ud800b"],
   ])("a string with %s reads back as written, whole or appended", async (_, data) => {
     const store = new FileStore({ dir, sweepInterval: 0 });
     const id = v4();

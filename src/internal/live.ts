@@ -248,13 +248,13 @@ function load(live: Live): boolean | Promise<boolean> {
   } catch (error) {
     return loadFailed(live, error);
   }
-  if (data instanceof Promise) {
-    return data.then(
-      (value) => loaded(live, value),
-      (error: unknown) => loadFailed(live, error),
-    );
-  }
-  return loaded(live, data);
+  if (data === undefined || typeof data === "string") return loaded(live, data);
+  // Any thenable (another realm's promise, a library's) is made one of ours, which acquire()
+  // tells apart from an answer.
+  return Promise.resolve(data).then(
+    (value) => loaded(live, value),
+    (error: unknown) => loadFailed(live, error),
+  );
 }
 
 function loaded(live: Live, data: string | undefined): boolean | Promise<boolean> {

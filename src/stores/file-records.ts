@@ -8,16 +8,22 @@
  * before, so a reader still sees the old state or the new one.
  *
  * hono-persist's records are JSON, which never holds a raw newline, and are stored as they are.
- * Any other string given to the store (it takes any string) that holds a newline, or begins
- * with `"`, is stored as a JSON string literal, which is read back by its leading `"`.
+ * Any other string given to the store (it takes any string) that holds a newline or a lone
+ * surrogate, or begins with `"`, is stored as a JSON string literal, read back by its `"`.
  */
 
 const QUOTE = 34;
 
 /** `data` as one line, without its newline. */
 export function recordLine(data: string): string {
-  return data.charCodeAt(0) === QUOTE || data.includes("\n") ? JSON.stringify(data) : data;
+  // A lone surrogate would come back from UTF-8 as U+FFFD: JSON escapes it.
+  return data.charCodeAt(0) === QUOTE || data.includes("\n") || !wellFormed(data)
+    ? JSON.stringify(data)
+    : data;
 }
+
+// ES2024, in Node since 20 (the lib this package compiles against is older).
+const wellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * The current record of a file's text, or `undefined` when its last complete line cannot be

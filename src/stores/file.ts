@@ -53,6 +53,8 @@ export interface FileStoreOptions {
 const TEMP_GRACE_MS = 60_000;
 // `.<id>.<pid>.<random>.tmp`: the pid tells whether the writer still runs.
 const TEMP_NAME = /^\.[0-9a-f-]{36}\.(\d+)\.[0-9a-f]+\.tmp$/;
+// See deadlineOf.
+const UNSET_DEADLINE_MS = 24 * 3600 * 1000;
 // Quarantined files are kept this long for inspection, then swept.
 const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
 // How many files' contents are remembered to skip reading them again, and their total length
@@ -154,7 +156,7 @@ export class FileStore implements Store {
       }
       if (stat?.isFile() && stampOf(stat) === known.stamp) {
         const now = Date.now();
-        if (stat.mtimeMs <= now) return this.#expire(id, file);
+        if (deadlineOf(stat) <= now) return this.#expire(id, file);
         this.#slide(id, file, stat, ttl, now);
         return known.data;
       }
@@ -175,7 +177,7 @@ export class FileStore implements Store {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw new PersistError("INVALID_STATE", `${file} is not a regular file`);
       const now = Date.now();
-      if (stat.mtimeMs <= now) return this.#expire(id, file);
+      if (deadlineOf(stat) <= now) return this.#expire(id, file);
       const text = readFileSync(fd, "utf8");
       const data = currentRecord(text);
       if (data === undefined) throw new PersistError("INVALID_STATE", `${file} holds no record`);
@@ -286,30 +288,30 @@ export class FileStore implements Store {
     } catch {
       return false; // Gone, or not a file to append to: the whole write reports what is wrong.
     }
-    let size = -1;
+    let before: Stats | undefined;
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile() || stampOf(stat) !== known.stamp) return false;
       const record = `${line}\n`;
       const bytes = Buffer.byteLength(record);
       if (stat.size + bytes > Math.max(FILE_MAX, 2 * bytes)) return false;
-      size = stat.size;
+      before = stat;
+      // The write sets the mtime, the deadline, to now: until futimes, deadlineOf() reads
+      // such a file as written a moment ago rather than expired.
       if (writeSync(fd, record) !== bytes) throw new Error("short write");
-      if (this.#fsync) fsyncSync(fd);
       futimesSync(fd, Date.now() / 1000, deadline / 1000);
-      this.#remember(id, fstatSync(fd), data);
+      // After futimes, so that a power loss keeps the deadline with the record.
+      if (this.#fsync) fsyncSync(fd);
+      const after = fstatSync(fd);
+      // Another process appended too (no `lock`): what the file holds now is not ours to remember.
+      if (after.size === stat.size + bytes) this.#remember(id, after, data);
+      else this.#forget(id);
       return true;
     } catch {
-      // Disk full, say: cut a partial line off (readers would skip it anyway) and let the
-      // whole write try, and fail with the reason if it fails too.
+      // Disk full, say: cut a partial line off (readers would skip it anyway), put the old
+      // deadline back, and let the whole write try, and fail with the reason if it fails too.
       this.#forget(id);
-      if (size >= 0) {
-        try {
-          ftruncateSync(fd, size);
-        } catch {
-          // The partial line stays; it is not read as a record.
-        }
-      }
+      if (before) restore(fd, before);
       return false;
     } finally {
       closeSync(fd);
@@ -456,7 +458,8 @@ export class FileStore implements Store {
 
   /** How to tell whether the file `name` is due for removal, or `undefined` for files not ours. */
   #expired(name: string, now: number): ((stat: Stats) => boolean) | undefined {
-    if (isSessionId(name) || name.endsWith(".corrupt")) return (stat) => stat.mtimeMs <= now;
+    if (isSessionId(name)) return (stat) => deadlineOf(stat) <= now;
+    if (name.endsWith(".corrupt")) return (stat) => stat.mtimeMs <= now;
     const temp = TEMP_NAME.exec(name);
     if (temp) return (stat) => !isRunning(Number(temp[1])) || stat.ctimeMs < now - TEMP_GRACE_MS;
     if (name.endsWith(".lock") || name.endsWith(".stale")) {
@@ -478,6 +481,30 @@ export class FileStore implements Store {
       throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
     return file;
   }
+}
+
+/** Truncates a file to what it held before a failed append, with its deadline as it was. */
+function restore(fd: number, before: Stats): void {
+  try {
+    ftruncateSync(fd, before.size);
+  } catch {
+    // The partial line stays; it is not read as a record.
+  }
+  try {
+    futimesSync(fd, before.atime, before.mtime);
+  } catch {
+    // Read as written a moment ago (deadlineOf) until the next read moves it.
+  }
+}
+
+/**
+ * When a file expires: its mtime, which every write sets with futimes. A file whose last change
+ * was a write itself (mtime equal to ctime: a process killed between an append and its futimes,
+ * or a file written by hand) has no deadline of ours: it expires a day after that write, and
+ * the next read gives it one.
+ */
+function deadlineOf(stat: Pick<Stats, "mtimeMs" | "ctimeMs">): number {
+  return stat.mtimeMs === stat.ctimeMs ? stat.mtimeMs + UNSET_DEADLINE_MS : stat.mtimeMs;
 }
 
 /** Removes a temporary file that may never have been created, or was renamed already. */

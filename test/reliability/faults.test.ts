@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Hono } from "hono";
+import { v4 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FileStore, type PersistError, persist, persistSession } from "../../src/index.js";
 import { Browser, SECRET, tempDir } from "../helpers.js";
@@ -86,6 +87,54 @@ describe.skipIf(!canMount)("the directory turns read-only", () => {
       lastGoodStateKept: true,
       recoveredWithoutRestart: true,
     });
+  });
+});
+
+describe.skipIf(!canMount)("the disk fills up", () => {
+  let mountPoint: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    mountPoint = tempDir();
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint.dir]);
+  });
+  afterAll(() => {
+    execFileSync("umount", [mountPoint.dir]);
+    mountPoint.remove();
+  });
+
+  test("an append and the whole write that follows it fail with ENOSPC; the last good state and its deadline stay", async () => {
+    const store = new FileStore({ dir: join(mountPoint.dir, "state"), sweepInterval: 0 });
+    const id = v4();
+    const file = join(store.dir, id);
+    // 3,001 bytes: the next record appended needs a second page of the file.
+    const good = "g".repeat(3000);
+    await store.set(id, good, 3600);
+    const before = statSync(file);
+    const filler = join(mountPoint.dir, "filler");
+    const page = Buffer.alloc(4096, 1);
+    try {
+      for (;;) appendFileSync(filler, page);
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+    }
+    const error = await store.set(id, "n".repeat(3000), 3600).catch((caught: unknown) => caught);
+    expect((error as PersistError).code).toBe("STORE_FAILED");
+    expect((error as PersistError).message).toContain("ENOSPC");
+    const after = statSync(file);
+    expect([after.ino, after.size, after.mtimeMs]).toEqual([
+      before.ino,
+      before.size,
+      before.mtimeMs,
+    ]);
+    expect(readFileSync(file, "utf8")).toBe(`${good}\n`);
+    expect(await new FileStore({ dir: store.dir, sweepInterval: 0 }).get(id, 3600)).toBe(good);
+    expect(readdirSync(store.dir)).toEqual([id]);
+
+    rmSync(filler);
+    await store.set(id, "n".repeat(3000), 3600);
+    expect(await new FileStore({ dir: store.dir, sweepInterval: 0 }).get(id, 3600)).toBe(
+      "n".repeat(3000),
+    );
+    figure("fault-disk-full", { lastGoodStateKept: true, deadlineKept: true, recovered: true });
   });
 });
 
