@@ -7,7 +7,7 @@ import { afterEach, beforeEach, expect, test, vi } from "vitest";
 import { FileStore } from "../src/stores/file.js";
 import { tempDir } from "./helpers.js";
 
-const after: { write?: () => void } = {};
+const after: { write?: (() => void) | undefined } = {};
 vi.mock("node:fs", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs")>();
   const writeSync = ((...args: Parameters<typeof fs.writeSync>) => {

@@ -46,19 +46,25 @@ function mountable(): boolean {
   }
 }
 const canMount = mountable();
-if (!canMount)
-  console.warn("faults.test.ts: cannot mount a tmpfs (needs root): the read-only test is skipped");
 
-describe.skipIf(!canMount)("the directory turns read-only", () => {
-  let mountPoint: ReturnType<typeof tempDir>;
+/** A tmpfs of `size` mounted for the tests of the enclosing describe. */
+function tmpfs(size: string): { dir: string } {
+  const mountPoint = { dir: "", remove: () => {} };
   beforeAll(() => {
-    mountPoint = tempDir();
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint.dir]);
+    Object.assign(mountPoint, tempDir());
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mountPoint.dir]);
   });
   afterAll(() => {
     execFileSync("umount", [mountPoint.dir]);
     mountPoint.remove();
   });
+  return mountPoint;
+}
+if (!canMount)
+  console.warn("faults.test.ts: cannot mount a tmpfs (needs root): the read-only test is skipped");
+
+describe.skipIf(!canMount)("the directory turns read-only", () => {
+  const mountPoint = tmpfs("4m");
 
   test("the request fails with a clear error, the last good state stays, and it works again when writable", async () => {
     const store = new FileStore({ dir: join(mountPoint.dir, "state"), sweepInterval: 0 });
@@ -91,15 +97,7 @@ describe.skipIf(!canMount)("the directory turns read-only", () => {
 });
 
 describe.skipIf(!canMount)("the disk fills up", () => {
-  let mountPoint: ReturnType<typeof tempDir>;
-  beforeAll(() => {
-    mountPoint = tempDir();
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint.dir]);
-  });
-  afterAll(() => {
-    execFileSync("umount", [mountPoint.dir]);
-    mountPoint.remove();
-  });
+  const mountPoint = tmpfs("256k");
 
   test("an append and the whole write that follows it fail with ENOSPC; the last good state and its deadline stay", async () => {
     const store = new FileStore({ dir: join(mountPoint.dir, "state"), sweepInterval: 0 });
