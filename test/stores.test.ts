@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { FileStore, MemoryStore, PersistError } from "../src/index.js";
-import { endWriterThread } from "../src/stores/file-writer.js";
+import { endWriterThread, writeOffThread } from "../src/stores/file-writer.js";
 import { readState, tempDir } from "./helpers.js";
 import { storeContract } from "./store-contract.js";
 
@@ -222,6 +222,25 @@ describe("FileStore", () => {
     await Promise.all(calls);
     expect(readState(join(dir, kept))).toBe("third");
     expect(existsSync(join(dir, removed))).toBe(false);
+  });
+
+  test("the writer thread runs here, and writes a whole file and its newline as the store would", async () => {
+    const file = join(dir, v4());
+    const line = `é${"x".repeat(100_000)}`;
+    const deadline = Date.now() + 60_000;
+    const written = await writeOffThread({
+      dir,
+      temp: `${file}.tmp`,
+      file,
+      line,
+      deadline,
+      fsync: false,
+    });
+    const stat = statSync(file);
+    expect(written).toMatchObject({ written: stat.ino, ino: stat.ino, size: stat.size });
+    expect(readFileSync(file, "utf8")).toBe(`${line}\n`);
+    expect(stat.mode & 0o777).toBe(0o600);
+    expect(Math.abs(stat.mtimeMs - deadline)).toBeLessThan(1);
   });
 
   test("writes in flight when the writer thread dies are made on the main thread", async () => {

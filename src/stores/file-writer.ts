@@ -57,7 +57,7 @@ parentPort.on("message", ({ id, job }) => {
     const fd = open(job);
     let written;
     try {
-      fs.writeFileSync(fd, job.line + "\n");
+      fs.writeFileSync(fd, job.line + "\\n");
       if (job.fsync) fs.fsyncSync(fd);
       fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
       written = fs.fstatSync(fd).ino;
@@ -95,6 +95,8 @@ class WriterThread {
   /** Answered at least once: the thread works here. */
   answered = false;
   lost = false;
+  /** How it ended. */
+  why: string | undefined;
 
   constructor() {
     this.#worker = new Worker(SOURCE, { eval: true });
@@ -132,6 +134,7 @@ class WriterThread {
 
   #lose(why: string): void {
     this.lost = true;
+    this.why ??= why;
     for (const [id, waiting] of this.#pending) {
       this.#pending.delete(id);
       waiting.reject(new WriterLost(`the file writer thread ${why}`));
@@ -149,17 +152,26 @@ let unusable = false;
  */
 export function writeOffThread(job: WriteJob): Promise<Written> | undefined {
   if (thread?.lost) {
-    if (!thread.answered) unusable = true;
+    if (!thread.answered) giveUp(thread.why);
     thread = undefined;
   }
   if (unusable) return undefined;
   try {
     thread ??= new WriterThread();
-  } catch {
-    unusable = true;
+  } catch (error) {
+    giveUp(`could not start: ${String(error)}`);
     return undefined;
   }
   return thread.write(job);
+}
+
+/** Said once: writes still work, on the main thread, but the event loop waits for each. */
+function giveUp(why: string | undefined): void {
+  unusable = true;
+  process.emitWarning(
+    `the file writer thread ${why ?? "ended"} before its first write; state files are written on the main thread`,
+    { code: "HONO_PERSIST_NO_WRITER_THREAD" },
+  );
 }
 
 /** Ends the writer thread as a crash would (tests: writes in flight are then made on the main thread). */
