@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import SuperJSON from "superjson";
 import { FileStore, persist, persistSession } from "../dist/index.js";
-import { encodeEnvelope } from "../dist/serialize.js";
+import { encodeEnvelope, encodeRecord } from "../dist/serialize.js";
 import { Tracker } from "../dist/tracking.js";
 import { SECRET } from "./servers/page.js";
 
@@ -209,6 +209,9 @@ function bareProxy<T extends object>(root: T, onChange: () => void): T {
   return wrap(root) as T;
 }
 
+const none: ReadonlySet<never> = new Set();
+const json = new SuperJSON();
+
 export async function stateSizes(runs: number) {
   const rows = [];
   for (const bytes of [1_000, 100_000, 1_000_000]) {
@@ -231,7 +234,9 @@ export async function stateSizes(runs: number) {
     const { ms: persisted, blockMs: maxLoopBlockMs } = await timeBlocks(runs, () =>
       app.request("/grow", { method: "POST", headers: { cookie } }),
     );
-    const readOnly = await time(runs, () => app.request("/read", { headers: { cookie } }));
+    const { ms: readOnly, blockMs: readOnlyBlockMs } = await timeBlocks(runs, () =>
+      app.request("/read", { headers: { cookie } }),
+    );
     // The floor: serialize the same state with superjson and write it atomically, nothing else.
     const state = { items: [1], blob };
     const file = join(dir, "floor");
@@ -242,6 +247,11 @@ export async function stateSizes(runs: number) {
       renameSync(`${file}.tmp`, file);
     });
     const serializeOnly = await time(runs, () => SuperJSON.stringify(state));
+    // hono-persist's own serialization of it (the record a write hands on), alone.
+    const header = { version: 1, created: 0, saved: 0 };
+    const encodeOnly = await time(runs, () =>
+      encodeRecord(json, state, { key: "bench-items", exclude: none, classes: none }, header),
+    );
     // The same floor inside a plain Hono request, where the write runs between the other work
     // of a request (measured: the same write costs up to twice its tight-loop time there).
     const plainApp = new Hono();
@@ -263,7 +273,9 @@ export async function stateSizes(runs: number) {
       requestFloorMs: requestFloor,
       requestRatio: persisted / requestFloor,
       serializeMs: serializeOnly,
+      encodeMs: encodeOnly,
       maxLoopBlockMs,
+      readOnlyBlockMs,
       floorMaxLoopBlockMs,
     });
     rmSync(dir, { recursive: true });
