@@ -57,7 +57,8 @@ parentPort.on("message", ({ id, job }) => {
     const fd = open(job);
     let written;
     try {
-      fs.writeFileSync(fd, job.line + "\\n");
+      fs.writeFileSync(fd, job.line);
+      fs.writeSync(fd, "\\n");
       if (job.fsync) fs.fsyncSync(fd);
       fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
       written = fs.fstatSync(fd).ino;
