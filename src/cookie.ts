@@ -15,6 +15,12 @@ export function signSessionId(id: string, secret: string): string {
   return sign(id, secret);
 }
 
+/** A cookie value that verified: its id, and whether a secret other than the first signed it. */
+export interface VerifiedCookie {
+  id: string;
+  rotated: boolean;
+}
+
 /**
  * The session id in a cookie value, or `undefined` when the value is not a valid v4 id signed
  * with one of `secrets`. `rotated` says it verified with a secret other than the first, so the
@@ -23,7 +29,7 @@ export function signSessionId(id: string, secret: string): string {
 export function verifySessionCookie(
   value: string,
   secrets: readonly string[],
-): { id: string; rotated: boolean } | undefined {
+): VerifiedCookie | undefined {
   if (value.length > MAX_COOKIE_LENGTH) return undefined;
   const id = value.slice(0, value.lastIndexOf("."));
   if (!isSessionId(id)) return undefined;

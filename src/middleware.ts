@@ -2,11 +2,11 @@ import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { type CookieOptions, parse } from "hono/utils/cookie";
-import { signSessionId, verifySessionCookie } from "./cookie.js";
+import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
 import { acquire, flush, type Live, release } from "./internal/live.js";
-import { type ClassInfo, registry } from "./internal/registry.js";
-import { type Config, livesOf, type Scope, scopes } from "./internal/scope.js";
+import { registry } from "./internal/registry.js";
+import { type Config, type FoundCookie, livesOf, type Scope, scopes } from "./internal/scope.js";
 import { FileStore } from "./stores/file.js";
 import type { PersistSessionOptions } from "./types.js";
 
@@ -140,7 +140,7 @@ function preload(scope: Scope): Promise<void> | undefined {
   if (!header) return;
   const found = cookiesOf(config, header);
   if (!found) return;
-  const load = ([info, verified]: Found): Promise<void> | undefined => {
+  const load = ([info, verified]: FoundCookie): Promise<void> | undefined => {
     const attach = (live: Live | undefined) => {
       // Strict mode: a validly signed id with nothing stored is not adopted either.
       if (!live || !verified) {
@@ -156,7 +156,7 @@ function preload(scope: Scope): Promise<void> | undefined {
     attach(live);
     return undefined;
   };
-  if (found.length === 1) return load(found[0] as Found);
+  if (found.length === 1) return load(found[0] as FoundCookie);
   if (config.lock !== undefined) {
     // With `lock`, one at a time in key order: two processes locking two keys of one browser in
     // opposite orders would wait on each other until the timeout.
@@ -167,10 +167,6 @@ function preload(scope: Scope): Promise<void> | undefined {
   }
   return settleAll(found.map(async (entry) => load(entry)));
 }
-
-/** A cookie of ours in a request: its class, and its id if the signature verified. */
-type Found = readonly [ClassInfo, Verified | undefined];
-type Verified = { id: string; rotated: boolean };
 
 // Only headers whose every cookie of ours verified are remembered (forged ones cannot fill the
 // map), up to this many of up to this length: at most ~4 MB.
@@ -184,12 +180,12 @@ const MAX_VERIFIED = 10_000;
  * a header seen before is answered from memory, without parsing it or checking signatures
  * (parsing alone cost ~6 µs of the ~30 a request takes on the 2-core bench machine).
  */
-function cookiesOf(config: Config, header: string): readonly Found[] | undefined {
+function cookiesOf(config: Config, header: string): readonly FoundCookie[] | undefined {
   const known = config.headers.get(header);
   // Classes decorated since then may have a cookie in it too.
   if (known && known.registered === registry.size) return known.found;
   const prefix = config.cookie.hostPrefix ? "__Host-" : "";
-  let found: Found[] | undefined;
+  let found: FoundCookie[] | undefined;
   let forged = false;
   for (const info of registry.values()) {
     const name = prefix + info.key;
@@ -208,7 +204,7 @@ function cookiesOf(config: Config, header: string): readonly Found[] | undefined
   return found;
 }
 
-function verify(config: Config, value: string): Verified | undefined {
+function verify(config: Config, value: string): VerifiedCookie | undefined {
   const known = config.verified.get(value);
   if (known) return known;
   const verified = verifySessionCookie(value, config.secrets);

@@ -1,8 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context } from "hono";
+import type { VerifiedCookie } from "../cookie.js";
 import type { PersistCookieOptions, Store } from "../types.js";
 import type { Live } from "./live.js";
 import type { ClassInfo } from "./registry.js";
+
+/** A cookie of ours in a request: its class, and its id if the signature verified. */
+export type FoundCookie = readonly [ClassInfo, VerifiedCookie | undefined];
 
 /** `persistSession()`'s options, checked and with defaults applied. */
 export interface Config {
@@ -23,15 +27,9 @@ export interface Config {
   /** How many instances no request uses may stay cached. */
   readonly cacheSize: number;
   /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
-  readonly verified: Map<string, { id: string; rotated: boolean }>;
+  readonly verified: Map<string, VerifiedCookie>;
   /** `Cookie` headers whose every cookie of ours verified: the classes found in them, and ids. */
-  readonly headers: Map<
-    string,
-    {
-      registered: number;
-      found: readonly (readonly [ClassInfo, { id: string; rotated: boolean } | undefined])[];
-    }
-  >;
+  readonly headers: Map<string, { registered: number; found: readonly FoundCookie[] }>;
 }
 
 /** What one request handled by `persistSession()` knows. */
