@@ -135,7 +135,8 @@ class Handler implements ProxyHandler<object> {
 
   get(t: object, key: PropertyKey, receiver: unknown): unknown {
     const extras = this.extras;
-    if (extras !== undefined && Object.hasOwn(extras, key)) return extras[key];
+    // The key of the child last handed out is not an extra (those are looked up first).
+    if (extras !== undefined && key !== this.#key && Object.hasOwn(extras, key)) return extras[key];
     // Arrays and plain objects work through the Proxy itself, so their built-in methods
     // (splice, map, …) go through the traps below and are tracked as they write.
     const native = this.kind === "native";
@@ -243,9 +244,9 @@ class Handler implements ProxyHandler<object> {
           ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
           : [];
       // An array mutator: it changes no property's attributes, so the epoch stays.
-      wrapped = function (this: unknown, ...args: unknown[]) {
+      const mutate = function (this: unknown, ...args: unknown[]) {
         // Called on another array (`push.call(other, …)`): that array's own traps see it.
-        if (rawOf(this) !== target) return Reflect.apply(fn, this, args);
+        if (this !== handler.proxy && rawOf(this) !== target) return Reflect.apply(fn, this, args);
         let result: unknown;
         try {
           if (key === "sort") result = Reflect.apply(fn, target, sortArgs(args));
@@ -262,6 +263,20 @@ class Handler implements ProxyHandler<object> {
         if (key === "splice") return (result as unknown[]).map((item) => tracker.wrap(item));
         return tracker.wrap(result);
       };
+      // `push` of one element, the commonest write to an array, made in loops: without the
+      // copy of the arguments and the checks of the result.
+      wrapped =
+        key === "push"
+          ? function push(this: unknown, ...items: unknown[]) {
+              if (items.length !== 1 || (this !== handler.proxy && rawOf(this) !== target))
+                return Reflect.apply(mutate, this, items);
+              try {
+                return (target as unknown[]).push(rawOf(items[0]));
+              } finally {
+                tracker.onChange();
+              }
+            }
+          : mutate;
     } else {
       const marks = changes(kind, key);
       // The built-in methods of Map, Set and Date change no property's attributes; a class's

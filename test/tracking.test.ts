@@ -179,6 +179,19 @@ describe("fidelity", () => {
     expect(log.changes).toBeGreaterThanOrEqual(6);
   });
 
+  test("push of none, one and several elements, Proxies among them, stores raw objects and counts each as a change", () => {
+    const { proxy, log } = tracked({ list: [] as unknown[], a: { n: 1 } });
+    expect(proxy.list.push()).toBe(0);
+    expect(log.changes).toBe(1);
+    expect(proxy.list.push(proxy.a)).toBe(1);
+    expect(proxy.list.push(proxy.a, 2, proxy.a)).toBe(4);
+    expect(log.changes).toBe(3);
+    const raw = toRaw(proxy);
+    expect(raw.list).toEqual([{ n: 1 }, { n: 1 }, 2, { n: 1 }]);
+    expect(raw.list.every((item) => item === 2 || item === raw.a)).toBe(true);
+    expect(proxy.list[0]).toBe(proxy.a);
+  });
+
   test("an array mutator called on another tracked array changes (and marks) that one", () => {
     const one = tracked({ list: [1] });
     const two = tracked({ list: [] as number[] });
