@@ -91,8 +91,11 @@ export class FileStore implements Store {
   readonly dir: string;
   readonly #fsync: boolean;
   readonly #timer: NodeJS.Timeout | undefined;
-  /** What this store last read or wrote per id, with the file's stamp then, least recent first. */
-  readonly #recent = new Map<string, { stamp: string; data: string }>();
+  /**
+   * What this store last read or wrote per id, with the file's stamp then and whether the file
+   * holds that record alone, least recent first.
+   */
+  readonly #recent = new Map<string, { stamp: string; data: string; alone: boolean }>();
   /** The last operation on each id with one still running (see #inOrder). */
   readonly #queues = new Map<string, Promise<unknown>>();
   #recentLength = 0;
@@ -182,7 +185,8 @@ export class FileStore implements Store {
       if (data === undefined) throw new PersistError("INVALID_STATE", `${file} holds no record`);
       // Appends go only to a file whose every line is whole: never after a partial line (an
       // append cut short) or a file written by another tool, whose line it would corrupt.
-      if (text.endsWith("\n")) this.#remember(id, stat, data);
+      if (text.endsWith("\n"))
+        this.#remember(id, stat, data, text.indexOf("\n") === text.length - 1);
       this.#slide(id, file, stat, ttl, now);
       return data;
     } catch (error) {
@@ -211,9 +215,9 @@ export class FileStore implements Store {
     else this.#forget(id);
   }
 
-  #remember(id: string, stat: Parameters<typeof stampOf>[0], data: string): void {
+  #remember(id: string, stat: Parameters<typeof stampOf>[0], data: string, alone: boolean): void {
     this.#forget(id);
-    this.#recent.set(id, { stamp: stampOf(stat), data });
+    this.#recent.set(id, { stamp: stampOf(stat), data, alone });
     this.#recentLength += data.length;
     for (const [oldest, entry] of this.#recent) {
       if (this.#recent.size <= RECENT && this.#recentLength <= RECENT_LENGTH) break;
@@ -245,14 +249,13 @@ export class FileStore implements Store {
         line,
         deadline,
         fsync: this.#fsync,
-        // A long record is appended by the writer thread, if the file allows.
-        append: line.length > APPEND_MAX ? this.#recent.get(id)?.stamp : undefined,
+        append: line.length > APPEND_MAX ? this.#appendable(id) : undefined,
       };
       return this.#replace(id, job);
     });
     if (written === undefined) return;
     // Another process may have renamed its own file in since: remember only ours.
-    if (written.ino === written.written) this.#remember(id, written, data);
+    if (written.ino === written.written) this.#remember(id, written, data, !written.appended);
     else this.#forget(id);
   }
 
@@ -305,7 +308,7 @@ export class FileStore implements Store {
       if (this.#fsync) fsyncSync(fd);
       const after = fstatSync(fd);
       // Another process appended too (no `lock`): what the file holds now is not ours to remember.
-      if (after.size === stat.size + bytes) this.#remember(id, after, data);
+      if (after.size === stat.size + bytes) this.#remember(id, after, data, false);
       else this.#forget(id);
       return true;
     } catch {
@@ -317,6 +320,16 @@ export class FileStore implements Store {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * The stamp the writer thread may append to `id`'s file under, if any. A file that holds two
+   * records already has no room for a third as long (appendFits): trying would cost the thread
+   * an open and an fstat before the whole write.
+   */
+  #appendable(id: string): string | undefined {
+    const known = this.#recent.get(id);
+    return known?.alone ? known.stamp : undefined;
   }
 
   #temp(id: string): string {
