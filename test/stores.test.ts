@@ -108,20 +108,6 @@ describe("FileStore", () => {
     // As long as the file: appending would pass twice the record, so it is written whole.
     await store.set(id, record(5).repeat(2), 60);
     expect(statSync(file).ino).not.toBe(inodes[3]);
-    // Another store that reads the file knows whether it holds one record or more.
-    await store.set(id, record(6), 60);
-    await store.set(id, record(7), 60);
-    const two = statSync(file).ino;
-    const reader = new FileStore({ dir, sweepInterval: 0 });
-    expect(await reader.get(id, 60)).toBe(record(7));
-    await reader.set(id, record(8), 60);
-    const one = statSync(file).ino;
-    expect(one).not.toBe(two);
-    const other = new FileStore({ dir, sweepInterval: 0 });
-    expect(await other.get(id, 60)).toBe(record(8));
-    await other.set(id, record(9), 60);
-    expect(statSync(file).ino).toBe(one);
-    expect(readFileSync(file, "utf8")).toBe(`${record(8)}\n${record(9)}\n`);
     expect(readdirSync(dir)).toEqual([id]);
   });
 

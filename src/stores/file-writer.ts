@@ -42,8 +42,6 @@ export interface Written {
   size: number;
   mtimeMs: number;
   ctimeMs: number;
-  /** Appended to the file, not written whole. */
-  appended?: boolean;
 }
 
 // Plain JavaScript, evaluated by the worker: it must not depend on how this module was compiled.
@@ -87,7 +85,7 @@ function append(job) {
     if (job.fsync) fs.fsyncSync(fd);
     const { ino, size, mtimeMs, ctimeMs } = fs.fstatSync(fd);
     // Grown by more than this record: another process appended too, and the stamp is not ours.
-    return { written: size === stat.size + bytes ? ino : -1, ino, size, mtimeMs, ctimeMs, appended: true };
+    return { written: size === stat.size + bytes ? ino : -1, ino, size, mtimeMs, ctimeMs };
   } catch {
     if (before) {
       try { fs.ftruncateSync(fd, before.size); } catch {}

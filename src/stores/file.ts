@@ -91,11 +91,8 @@ export class FileStore implements Store {
   readonly dir: string;
   readonly #fsync: boolean;
   readonly #timer: NodeJS.Timeout | undefined;
-  /**
-   * What this store last read or wrote per id, with the file's stamp then and whether the file
-   * holds that record alone, least recent first.
-   */
-  readonly #recent = new Map<string, { stamp: string; data: string; alone: boolean }>();
+  /** What this store last read or wrote per id, with the file's stamp then, least recent first. */
+  readonly #recent = new Map<string, { stamp: string; data: string }>();
   /** The last operation on each id with one still running (see #inOrder). */
   readonly #queues = new Map<string, Promise<unknown>>();
   #recentLength = 0;
@@ -185,8 +182,7 @@ export class FileStore implements Store {
       if (data === undefined) throw new PersistError("INVALID_STATE", `${file} holds no record`);
       // Appends go only to a file whose every line is whole: never after a partial line (an
       // append cut short) or a file written by another tool, whose line it would corrupt.
-      if (text.endsWith("\n"))
-        this.#remember(id, stat, data, text.indexOf("\n") === text.length - 1);
+      if (text.endsWith("\n")) this.#remember(id, stat, data);
       this.#slide(id, file, stat, ttl, now);
       return data;
     } catch (error) {
@@ -215,9 +211,9 @@ export class FileStore implements Store {
     else this.#forget(id);
   }
 
-  #remember(id: string, stat: Parameters<typeof stampOf>[0], data: string, alone: boolean): void {
+  #remember(id: string, stat: Parameters<typeof stampOf>[0], data: string): void {
     this.#forget(id);
-    this.#recent.set(id, { stamp: stampOf(stat), data, alone });
+    this.#recent.set(id, { stamp: stampOf(stat), data });
     this.#recentLength += data.length;
     for (const [oldest, entry] of this.#recent) {
       if (this.#recent.size <= RECENT && this.#recentLength <= RECENT_LENGTH) break;
@@ -249,13 +245,14 @@ export class FileStore implements Store {
         line,
         deadline,
         fsync: this.#fsync,
-        append: line.length > APPEND_MAX ? this.#appendable(id) : undefined,
+        // A long record is appended by the writer thread, if the file allows.
+        append: line.length > APPEND_MAX ? this.#recent.get(id)?.stamp : undefined,
       };
       return this.#replace(id, job);
     });
     if (written === undefined) return;
     // Another process may have renamed its own file in since: remember only ours.
-    if (written.ino === written.written) this.#remember(id, written, data, !written.appended);
+    if (written.ino === written.written) this.#remember(id, written, data);
     else this.#forget(id);
   }
 
@@ -308,7 +305,7 @@ export class FileStore implements Store {
       if (this.#fsync) fsyncSync(fd);
       const after = fstatSync(fd);
       // Another process appended too (no `lock`): what the file holds now is not ours to remember.
-      if (after.size === stat.size + bytes) this.#remember(id, after, data, false);
+      if (after.size === stat.size + bytes) this.#remember(id, after, data);
       else this.#forget(id);
       return true;
     } catch {
@@ -320,16 +317,6 @@ export class FileStore implements Store {
     } finally {
       closeSync(fd);
     }
-  }
-
-  /**
-   * The stamp the writer thread may append to `id`'s file under, if any. A file that holds two
-   * records already has no room for a third as long (appendFits): trying would cost the thread
-   * an open and an fstat before the whole write.
-   */
-  #appendable(id: string): string | undefined {
-    const known = this.#recent.get(id);
-    return known?.alone ? known.stamp : undefined;
   }
 
   #temp(id: string): string {
