@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { FileStore, MemoryStore, PersistError } from "../src/index.js";
-import { endWriterThread, type Written, writeOffThread } from "../src/stores/file-writer.js";
+import { endWriterThread, writeOffThread } from "../src/stores/file-writer.js";
 import { readState, tempDir } from "./helpers.js";
 import { storeContract } from "./store-contract.js";
 
@@ -85,55 +85,6 @@ describe("FileStore", () => {
     expect(inodes[3]).not.toBe(inodes[2]);
     expect(readFileSync(file, "utf8")).toBe(`${large(4)}\n`);
     expect(readdirSync(dir)).toEqual([id]);
-  });
-
-  test("a long record written again is appended by the writer thread, up to twice its size; the file is then written whole", async () => {
-    const store = new FileStore({ dir, sweepInterval: 0 });
-    const id = v4();
-    const file = join(dir, id);
-    // Over 16 K units, and two bytes a unit: 40,001 bytes each with their newline.
-    const record = (n: number) => `${n}`.padEnd(20_000, "é");
-    const inodes: number[] = [];
-    for (let n = 1; n <= 4; n++) {
-      await store.set(id, record(n), 60);
-      inodes.push(statSync(file).ino);
-      expect(await new FileStore({ dir, sweepInterval: 0 }).get(id, 60)).toBe(record(n));
-    }
-    // 1 whole, 2 appended (80,002 bytes), 3 whole, 4 appended.
-    expect(inodes[1]).toBe(inodes[0]);
-    expect(inodes[2]).not.toBe(inodes[1]);
-    expect(inodes[3]).toBe(inodes[2]);
-    expect(readFileSync(file, "utf8")).toBe(`${record(3)}\n${record(4)}\n`);
-    expect(Math.abs(statSync(file).mtimeMs - (Date.now() + 60_000))).toBeLessThan(1000);
-    // As long as the file: appending would pass twice the record, so it is written whole.
-    await store.set(id, record(5).repeat(2), 60);
-    expect(statSync(file).ino).not.toBe(inodes[3]);
-    expect(readdirSync(dir)).toEqual([id]);
-  });
-
-  test("the writer thread appends only to the very file its stamp names", async () => {
-    const file = join(dir, v4());
-    const line = "x".repeat(20_000);
-    const job = (append: string | undefined) => ({
-      dir,
-      temp: `${file}.${Math.random()}.tmp`,
-      file,
-      line,
-      deadline: Date.now() + 60_000,
-      fsync: false,
-      append,
-    });
-    const first = await writeOffThread(job(undefined));
-    const stamp = (w: { ino: number; size: number; mtimeMs: number; ctimeMs: number }) =>
-      `${w.ino}:${w.size}:${w.mtimeMs}:${w.ctimeMs}`;
-    // A stamp the file does not have (touched since): written whole.
-    const second = await writeOffThread(job(`${first?.ino}:${first?.size}:0:0`));
-    expect(second?.ino).not.toBe(first?.ino);
-    expect(readFileSync(file, "utf8")).toBe(`${line}\n`);
-    const third = await writeOffThread(job(stamp(second as Written)));
-    expect(third).toMatchObject({ written: second?.ino, ino: second?.ino, size: 2 * 20_001 });
-    expect(readFileSync(file, "utf8")).toBe(`${line}\n${line}\n`);
-    expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
   test("a file that another writer changed is written whole, never appended to", async () => {

@@ -1,9 +1,9 @@
 /**
  * How FileStore lays out a state file: one record per line, the last complete line current.
  *
- * A file is first written whole and renamed into place (old or new, never torn); a state
- * written again to the file this process knows is appended to it instead, far cheaper than
- * creating and renaming a file (bench/ W1, W4). A process killed in the middle of an
+ * A file is first written whole and renamed into place (old or new, never torn); a small state
+ * written again to the file this process knows is appended to it instead, a single `write`, far
+ * cheaper than creating and renaming a file (bench/ W1). A process killed in the middle of an
  * append leaves a partial last line without its newline: readers skip it and get the record
  * before, so a reader still sees the old state or the new one.
  *
@@ -13,15 +13,6 @@
  */
 
 const QUOTE = 34;
-
-// A file grows by appends up to one disk block, or twice its record (one earlier version kept at
-// most); then it is written whole again.
-export const FILE_MAX = 4096;
-
-/** Whether `bytes` more may be appended to a file of `size` bytes. */
-export function appendFits(size: number, bytes: number): boolean {
-  return size + bytes <= Math.max(FILE_MAX, 2 * bytes);
-}
 
 /** `data` as one line, without its newline. */
 export function recordLine(data: string): string {

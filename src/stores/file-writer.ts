@@ -1,5 +1,4 @@
 import { Worker } from "node:worker_threads";
-import { FILE_MAX } from "./file-records.js";
 
 /**
  * FileStore's writes, run on one worker thread per process: the event loop goes on serving
@@ -10,10 +9,7 @@ import { FILE_MAX } from "./file-records.js";
  * stay within noise (10.0–10.3k both).
  */
 
-/**
- * One atomic replace: `line` and a newline into `temp`, which is then renamed over `file`; or,
- * with `append`, one append to `file` when it is still the file that stamp names.
- */
+/** One atomic replace: `line` and a newline into `temp`, which is then renamed over `file`. */
 export interface WriteJob {
   dir: string;
   temp: string;
@@ -26,12 +22,6 @@ export interface WriteJob {
   /** The file's modification time: its expiry deadline (ms since the epoch). */
   deadline: number;
   fsync: boolean;
-  /**
-   * The stamp (file.ts stampOf) of the file as this process last read or wrote it: `line` is
-   * appended if the file still has it and stays within appendFits (file-records.ts); else the
-   * file is written whole.
-   */
-  append?: string | undefined;
 }
 
 /** The file as renamed into place, for the store's cache of what it last wrote. */
@@ -45,16 +35,14 @@ export interface Written {
 }
 
 // Plain JavaScript, evaluated by the worker: it must not depend on how this module was compiled.
-// The same steps as FileStore's synchronous paths: O_EXCL and O_NOFOLLOW (nothing planted is
+// The same steps as FileStore's synchronous path: O_EXCL and O_NOFOLLOW (nothing planted is
 // followed), mode 0600, the directory made again if it vanished, the temporary file removed
-// on failure; an append only to the very file the stamp names, within appendFits, cut back to
-// its old size and deadline if it fails (the whole write then reports why).
+// on failure.
 const SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NONBLOCK } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-const FILE_MAX = ${FILE_MAX};
 function open(job) {
   try {
     return fs.openSync(job.temp, FLAGS, 0o600);
@@ -64,58 +52,22 @@ function open(job) {
     return fs.openSync(job.temp, FLAGS, 0o600);
   }
 }
-const stampOf = (s) => s.ino + ":" + s.size + ":" + s.mtimeMs + ":" + s.ctimeMs;
-function append(job) {
-  let fd;
-  try {
-    fd = fs.openSync(job.file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  let before;
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile() || stampOf(stat) !== job.append) return undefined;
-    const bytes = Buffer.byteLength(job.line) + 1;
-    if (stat.size + bytes > Math.max(FILE_MAX, 2 * bytes)) return undefined;
-    before = stat;
-    fs.writeFileSync(fd, job.line);
-    fs.writeSync(fd, "\\n");
-    fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
-    if (job.fsync) fs.fsyncSync(fd);
-    const { ino, size, mtimeMs, ctimeMs } = fs.fstatSync(fd);
-    // Grown by more than this record: another process appended too, and the stamp is not ours.
-    return { written: size === stat.size + bytes ? ino : -1, ino, size, mtimeMs, ctimeMs };
-  } catch {
-    if (before) {
-      try { fs.ftruncateSync(fd, before.size); } catch {}
-      try { fs.futimesSync(fd, before.atime, before.mtime); } catch {}
-    }
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-function replace(job) {
-  const fd = open(job);
-  let written;
-  try {
-    fs.writeFileSync(fd, job.line);
-    fs.writeSync(fd, "\\n");
-    if (job.fsync) fs.fsyncSync(fd);
-    fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
-    written = fs.fstatSync(fd).ino;
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(job.temp, job.file);
-  const { ino, size, mtimeMs, ctimeMs } = fs.lstatSync(job.file);
-  return { written, ino, size, mtimeMs, ctimeMs };
-}
 parentPort.on("message", ({ id, job }) => {
   try {
-    const result = (job.append !== undefined && append(job)) || replace(job);
-    parentPort.postMessage({ id, result });
+    const fd = open(job);
+    let written;
+    try {
+      fs.writeFileSync(fd, job.line);
+      fs.writeSync(fd, "\\n");
+      if (job.fsync) fs.fsyncSync(fd);
+      fs.futimesSync(fd, Date.now() / 1000, job.deadline / 1000);
+      written = fs.fstatSync(fd).ino;
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(job.temp, job.file);
+    const { ino, size, mtimeMs, ctimeMs } = fs.lstatSync(job.file);
+    parentPort.postMessage({ id, result: { written, ino, size, mtimeMs, ctimeMs } });
   } catch (error) {
     try { fs.unlinkSync(job.temp); } catch {}
     const { message, code, errno, syscall, path } = error || {};

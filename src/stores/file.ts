@@ -26,7 +26,7 @@ import { misuse, PersistError } from "../errors.js";
 import { readNow } from "../internal/read-now.js";
 import type { Store } from "../types.js";
 import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
-import { appendFits, currentRecord, recordLine } from "./file-records.js";
+import { currentRecord, recordLine } from "./file-records.js";
 import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-writer.js";
 
 /** Options of `FileStore`. */
@@ -61,9 +61,11 @@ const QUARANTINE_MS = 7 * 24 * 3600 * 1000;
 // at most (UTF-16 units): large states are not kept in memory twice without a bound.
 const RECENT = 1000;
 const RECENT_LENGTH = 16 * 1024 * 1024;
-// Records up to this long (UTF-16 units) are appended to their file on this thread: one
-// `write` of a few µs, less than handing it to the writer thread, which appends longer ones.
+// Records up to this long (UTF-16 units) are appended to their file, on this thread: one
+// `write` of a few µs, less than handing it to the writer thread.
 const APPEND_MAX = 16 * 1024;
+// A file grows by appends up to one disk block, or twice its record; then it is rewritten whole.
+const FILE_MAX = 4096;
 const { O_APPEND, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 // Temporary names: random per process (two containers may share a directory and a pid), then
 // a counter, which spares a call to the CSPRNG per write.
@@ -76,15 +78,14 @@ let temps = 0;
  * A file's modification time is its expiry deadline, so refreshing a session touches the
  * file without rewriting it, and `sweep()` decides from `lstat` alone, never parsing a file.
  * A file holds one record per line, the last complete one current (file-records.ts). It is
- * written whole to a temporary file in the same directory, renamed over the old one; a record
- * is then appended to the file this store last read or wrote, until the file would pass 4 KB
- * (or twice the record). A process killed at any instant leaves the old state or the new.
+ * written whole to a temporary file in the same directory, renamed over the old one; a small
+ * record is then appended to the file this store last read or wrote, until the file would pass
+ * 4 KB (or twice the record). A process killed at any instant leaves the old state or the new.
  *
- * Reads and small appends are synchronous: measured on a 2-core machine, each asynchronous `fs`
- * call costs 0.4–0.7 ms of thread-pool hand-off, more than the work itself. Whole files and long
- * appends are written by one writer thread per process, one message per write (file-writer.ts),
- * so requests of other browsers are served meanwhile; where no worker thread can run, files are
- * written whole here.
+ * Reads and appends are synchronous: measured on a 2-core machine, each asynchronous `fs` call
+ * costs 0.4–0.7 ms of thread-pool hand-off, more than the work itself. Whole files are written
+ * by one writer thread per process, one message per write (file-writer.ts), so requests of other
+ * browsers are served meanwhile; where no worker thread can run, they are written here.
  */
 export class FileStore implements Store {
   /** The absolute path of the directory. */
@@ -245,8 +246,6 @@ export class FileStore implements Store {
         line,
         deadline,
         fsync: this.#fsync,
-        // A long record is appended by the writer thread, if the file allows.
-        append: line.length > APPEND_MAX ? this.#recent.get(id)?.stamp : undefined,
       };
       return this.#replace(id, job);
     });
@@ -277,8 +276,8 @@ export class FileStore implements Store {
 
   /**
    * Appends `line` to the file when it is the very file this store last read or wrote (same
-   * inode, size and times: nobody else wrote since) and within appendFits; `false` when the
-   * file must be written whole instead, or the record is long (the writer thread appends it).
+   * inode, size and times: nobody else wrote since) and stays small; `false` when the file
+   * must be written whole instead.
    */
   #append(id: string, file: string, line: string, data: string, deadline: number): boolean {
     const known = this.#recent.get(id);
@@ -295,7 +294,7 @@ export class FileStore implements Store {
       if (!stat.isFile() || stampOf(stat) !== known.stamp) return false;
       const record = `${line}\n`;
       const bytes = Buffer.byteLength(record);
-      if (!appendFits(stat.size, bytes)) return false;
+      if (stat.size + bytes > Math.max(FILE_MAX, 2 * bytes)) return false;
       before = stat;
       // The write sets the mtime, the deadline, to now: until futimes, deadlineOf() reads
       // such a file as written a moment ago rather than expired.
