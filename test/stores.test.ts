@@ -6,6 +6,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -241,6 +242,27 @@ describe("FileStore", () => {
     expect(readFileSync(file, "utf8")).toBe(`${line}\n`);
     expect(stat.mode & 0o777).toBe(0o600);
     expect(Math.abs(stat.mtimeMs - deadline)).toBeLessThan(1);
+  });
+
+  test("the writer thread closes each file it replaced (held open across the rename) once it has answered", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const id = v4();
+    // Over 16 K: each is written whole by the thread, replacing the one before.
+    for (let n = 0; n < 30; n++) await store.set(id, `${n}`.padEnd(20_000, "."), 60);
+    // Jobs run in turn: once a write of a new file (nothing to replace) is answered, the close
+    // that followed the last replace has run.
+    await store.set(v4(), "x".repeat(20_000), 60);
+    const deleted = readdirSync("/proc/self/fd")
+      .map((fd) => {
+        try {
+          return readlinkSync(join("/proc/self/fd", fd));
+        } catch {
+          return "";
+        }
+      })
+      .filter((target) => target.startsWith(dir) && target.endsWith("(deleted)"));
+    expect(deleted).toEqual([]);
+    expect(readState(join(dir, id))).toBe("29".padEnd(20_000, "."));
   });
 
   test("writes in flight when the writer thread dies are made on the main thread", async () => {

@@ -41,7 +41,7 @@ export interface Written {
 const SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } = fs.constants;
 const FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 function open(job) {
   try {
@@ -52,6 +52,7 @@ function open(job) {
     return fs.openSync(job.temp, FLAGS, 0o600);
   }
 }
+let held = -1;
 parentPort.on("message", ({ id, job }) => {
   try {
     const fd = open(job);
@@ -65,6 +66,12 @@ parentPort.on("message", ({ id, job }) => {
     } finally {
       fs.closeSync(fd);
     }
+    // The file replaced stays open until the reply is sent: freeing its blocks (in the rename
+    // otherwise: 0.15 ms for 100 KB, 0.55 ms for 1 MB) then happens after the request has its
+    // answer, in the close.
+    try {
+      held = fs.openSync(job.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch {}
     fs.renameSync(job.temp, job.file);
     const { ino, size, mtimeMs, ctimeMs } = fs.lstatSync(job.file);
     parentPort.postMessage({ id, result: { written, ino, size, mtimeMs, ctimeMs } });
@@ -72,6 +79,10 @@ parentPort.on("message", ({ id, job }) => {
     try { fs.unlinkSync(job.temp); } catch {}
     const { message, code, errno, syscall, path } = error || {};
     parentPort.postMessage({ id, error: { message: String(message), code, errno, syscall, path } });
+  }
+  if (held !== -1) {
+    try { fs.closeSync(held); } catch {}
+    held = -1;
   }
 });
 `;
