@@ -271,7 +271,8 @@ class Handler implements ProxyHandler<object> {
               if (items.length !== 1 || (this !== handler.proxy && rawOf(this) !== target))
                 return Reflect.apply(mutate, this, items);
               try {
-                return (target as unknown[]).push(rawOf(items[0]));
+                items[0] = rawOf(items[0]);
+                return Reflect.apply(fn, target, items);
               } finally {
                 tracker.onChange();
               }

@@ -192,6 +192,15 @@ describe("fidelity", () => {
     expect(proxy.list[0]).toBe(proxy.a);
   });
 
+  test("a push read through the Proxy is the built-in one, whatever the array gets later", () => {
+    const { proxy, log } = tracked({ list: [1] as unknown[] });
+    const push = proxy.list.push;
+    Object.defineProperty(toRaw(proxy.list), "push", { value: () => "custom", configurable: true });
+    expect(push.call(proxy.list, 9)).toBe(2);
+    expect(toRaw(proxy).list).toEqual([1, 9]);
+    expect(log.changes).toBeGreaterThan(0);
+  });
+
   test("an array mutator called on another tracked array changes (and marks) that one", () => {
     const one = tracked({ list: [1] });
     const two = tracked({ list: [] as number[] });
