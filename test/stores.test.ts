@@ -1,18 +1,21 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   statSync,
   symlinkSync,
   utimesSync,
   watch,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
@@ -244,25 +247,97 @@ describe("FileStore", () => {
     expect(Math.abs(stat.mtimeMs - deadline)).toBeLessThan(1);
   });
 
-  test("the writer thread closes each file it replaced (held open across the rename) once it has answered", async () => {
-    const store = new FileStore({ dir, sweepInterval: 0 });
-    const id = v4();
-    // Over 16 K: each is written whole by the thread, replacing the one before.
-    for (let n = 0; n < 30; n++) await store.set(id, `${n}`.padEnd(20_000, "."), 60);
-    // Jobs run in turn: once a write of a new file (nothing to replace) is answered, the close
-    // that followed the last replace has run.
-    await store.set(v4(), "x".repeat(20_000), 60);
-    const deleted = readdirSync("/proc/self/fd")
-      .map((fd) => {
-        try {
-          return readlinkSync(join("/proc/self/fd", fd));
-        } catch {
-          return "";
-        }
-      })
-      .filter((target) => target.startsWith(dir) && target.endsWith("(deleted)"));
-    expect(deleted).toEqual([]);
-    expect(readState(join(dir, id))).toBe("29".padEnd(20_000, "."));
+  describe.skipIf(!existsSync("/proc/self/fd"))("files the writer thread holds open", () => {
+    /** What this process has open in the test's directory (/proc/self/fd: Linux). */
+    const openIn = (directory: string) => {
+      const real = realpathSync(directory);
+      return readdirSync("/proc/self/fd")
+        .map((fd) => {
+          try {
+            return readlinkSync(join("/proc/self/fd", fd));
+          } catch {
+            return "";
+          }
+        })
+        .filter((target) => target.startsWith(real));
+    };
+
+    test("each file it replaced (held open across the rename) is closed once it has answered", async () => {
+      const store = new FileStore({ dir, sweepInterval: 0 });
+      const id = v4();
+      // Over 16 K: each is written whole by the thread, replacing the one before.
+      for (let n = 0; n < 30; n++) await store.set(id, `${n}`.padEnd(20_000, "."), 60);
+      // Jobs run in turn: once a write of a new file (nothing to replace) is answered, the close
+      // that followed the last replace has run.
+      await store.set(v4(), "x".repeat(20_000), 60);
+      expect(openIn(dir)).toEqual([]);
+      expect(readState(join(dir, id))).toBe("29".padEnd(20_000, "."));
+    });
+
+    // Needs two filesystems: the temporary file on /dev/shm (tmpfs), the state file here.
+    test.skipIf(!existsSync("/dev/shm") || statSync("/dev/shm").dev === statSync(tmpdir()).dev)(
+      "a write that fails after opening the file it replaces closes that too",
+      async () => {
+        const file = join(dir, v4());
+        writeFileSync(file, "old\n");
+        const temp = join("/dev/shm", `hono-persist-test-${v4()}.tmp`);
+        const error = await writeOffThread({
+          dir,
+          temp,
+          file,
+          line: "new",
+          deadline: Date.now() + 60_000,
+          fsync: false,
+        })?.catch((caught: unknown) => caught);
+        // rename() across filesystems.
+        expect((error as NodeJS.ErrnoException).code).toBe("EXDEV");
+        expect(existsSync(temp)).toBe(false);
+        expect(readFileSync(file, "utf8")).toBe("old\n");
+        // Jobs run in turn: once the next is answered, the failed one's close has run.
+        await writeOffThread({
+          dir,
+          temp: join(dir, "next.tmp"),
+          file: join(dir, v4()),
+          line: "x",
+          deadline: Date.now() + 60_000,
+          fsync: false,
+        });
+        expect(openIn(dir)).toEqual([]);
+      },
+    );
+
+    test("a FIFO in place of the file is not opened (it would release a writer blocked on it)", async () => {
+      const file = join(dir, v4());
+      expect(spawnSync("mkfifo", [file]).status).toBe(0);
+      // Another name for the FIFO, which outlives the rename over `file`.
+      const fifo = join(dir, "fifo");
+      linkSync(file, fifo);
+      // A writer blocked in open() until the FIFO has a reader.
+      const writer = spawn(process.execPath, [
+        "-e",
+        "require('node:fs').writeFileSync(process.argv[1], 'planted')",
+        fifo,
+      ]);
+      const exited = new Promise((resolve) => writer.on("exit", resolve));
+      const blocked = () =>
+        readFileSync(`/proc/${writer.pid}/wchan`, "utf8") === "wait_for_partner";
+      for (const until = Date.now() + 10_000; !blocked(); ) {
+        expect(Date.now()).toBeLessThan(until);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await writeOffThread({
+        dir,
+        temp: `${file}.tmp`,
+        file,
+        line: "x",
+        deadline: Date.now() + 60_000,
+        fsync: false,
+      });
+      expect(readFileSync(file, "utf8")).toBe("x\n");
+      expect(blocked()).toBe(true);
+      writer.kill();
+      expect(await exited).not.toBe(0);
+    });
   });
 
   test("writes in flight when the writer thread dies are made on the main thread", async () => {

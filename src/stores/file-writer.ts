@@ -41,7 +41,7 @@ export interface Written {
 const SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_RDONLY } = fs.constants;
 const FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 function open(job) {
   try {
@@ -69,8 +69,10 @@ parentPort.on("message", ({ id, job }) => {
     // The file replaced stays open until the reply is sent: freeing its blocks (in the rename
     // otherwise: 0.15 ms for 100 KB, 0.55 ms for 1 MB) then happens after the request has its
     // answer, in the close.
+    // Only a regular file: opening a FIFO planted there would release a writer blocked on it.
     try {
-      held = fs.openSync(job.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      if (fs.lstatSync(job.file).isFile())
+        held = fs.openSync(job.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     } catch {}
     fs.renameSync(job.temp, job.file);
     const { ino, size, mtimeMs, ctimeMs } = fs.lstatSync(job.file);
