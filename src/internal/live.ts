@@ -413,6 +413,9 @@ export async function flush(live: Live): Promise<void> {
   }
 }
 
+// Records longer than this (UTF-16 units) go to the store a turn after their serialization.
+const SPLIT_LENGTH = 16 * 1024;
+
 async function write(live: Live): Promise<void> {
   const { config, info } = live;
   // One turn of the event loop first: the concurrent requests of this browser that finish in
@@ -448,6 +451,14 @@ async function write(live: Live): Promise<void> {
       Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
     );
     const id = live.id;
+    if (data.length > SPLIT_LENGTH) {
+      // Serialized in this turn of the event loop, handed to the store in the next: other
+      // requests are served in between, and the store's own work on a large record (a copy to
+      // its writer thread, an encoding) does not lengthen the serialization's stretch (bench/ W4).
+      await new Promise((resolve) => setImmediate(resolve));
+      // Cleared meanwhile: nothing to write (a regeneration waits for this write to end).
+      if (live.detached) return;
+    }
     try {
       await config.store.set(id, data, ttl);
     } catch (error) {
