@@ -862,6 +862,64 @@ describe("broken state", () => {
   });
 });
 
+describe("large states", () => {
+  @persist("large")
+  class Large {
+    blob = "";
+    extra: object = {};
+  }
+
+  test("a state over 16 K characters (handed to the store a turn after its serialization) is stored whole", async () => {
+    const app = makeApp();
+    app.post("/large", (c) => {
+      new Large().blob = "é".repeat(20_000);
+      return c.text("ok");
+    });
+    app.get("/large", (c) => c.text(new Large().blob));
+    const browser = new Browser(app);
+    expect((await browser.request("/large", { method: "POST" })).status).toBe(200);
+    expect(store.writes).toBe(1);
+    expect(await browser.text("/large")).toBe("é".repeat(20_000));
+  });
+
+  test("a large state cleared between its serialization and its write is not written", async () => {
+    const app = makeApp();
+    let instance: (Large & Persisted) | undefined;
+    let clearing: Promise<void> | undefined;
+    // Read by the serialization (an own getter): clears the state in the next turn, the one
+    // before the write would start.
+    const hook = {
+      get armed() {
+        if (instance && !clearing)
+          setImmediate(() => {
+            clearing = instance?.clearCookieState();
+          });
+        return true;
+      },
+    };
+    app.post("/large", (c) => {
+      const state = new Large();
+      state.blob = (c.req.query("clear") ? "y" : "x").repeat(20_000);
+      if (c.req.query("clear")) {
+        instance = state as Large & Persisted;
+        state.extra = hook;
+      }
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request("/large", { method: "POST" });
+    const files = stateFiles();
+    expect(files).toHaveLength(1);
+    const file = join(dir, files[0] as string);
+    expect(store.writes).toBe(1);
+    expect((await browser.request("/large?clear=1", { method: "POST" })).status).toBe(200);
+    await clearing;
+    expect(clearing).toBeDefined();
+    expect(store.writes).toBe(1);
+    expect(existsSync(file)).toBe(false);
+  });
+});
+
 describe("versions", () => {
   test("a stored state of an older version is migrated, and dropped without `migrate`", async () => {
     const browser = new Browser(makeApp());
