@@ -264,7 +264,7 @@ class Handler implements ProxyHandler<object> {
         return tracker.wrap(result);
       };
       // `push` of one element, the commonest write to an array, made in loops: without the
-      // copy of the arguments and the checks of the result.
+      // loop over the arguments and the checks of the result.
       wrapped =
         key === "push"
           ? function push(this: unknown, ...items: unknown[]) {

@@ -52,8 +52,8 @@ function open(job) {
     return fs.openSync(job.temp, FLAGS, 0o600);
   }
 }
-let held = -1;
 parentPort.on("message", ({ id, job }) => {
+  let held = -1;
   try {
     const fd = open(job);
     let written;
@@ -68,8 +68,8 @@ parentPort.on("message", ({ id, job }) => {
     }
     // The file replaced stays open until the reply is sent: freeing its blocks (in the rename
     // otherwise: 0.15 ms for 100 KB, 0.55 ms for 1 MB) then happens after the request has its
-    // answer, in the close.
-    // Only a regular file: opening a FIFO planted there would release a writer blocked on it.
+    // answer, in the close. Only a regular file: opening a FIFO planted there would release a
+    // writer blocked on it.
     try {
       if (fs.lstatSync(job.file).isFile())
         held = fs.openSync(job.file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -84,7 +84,6 @@ parentPort.on("message", ({ id, job }) => {
   }
   if (held !== -1) {
     try { fs.closeSync(held); } catch {}
-    held = -1;
   }
 });
 `;
