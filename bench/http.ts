@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import autocannon from "autocannon";
+import { onServerCpus } from "./cpus.js";
 
 export interface Server {
   url: string;
@@ -11,7 +12,12 @@ export interface Server {
 
 /** Starts `file` (under bench/servers) with tsx and resolves once it prints its URL. */
 export async function startServer(file: string, env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", `bench/servers/${file}`], {
+  const [command, args] = onServerCpus(process.execPath, [
+    "--import",
+    "tsx",
+    `bench/servers/${file}`,
+  ]);
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
   cpuMicros,
   type LoadResult,
@@ -84,13 +85,9 @@ async function redis(): Promise<{ url: string; stop: () => void } | undefined> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => {} };
   if (spawnSync("redis-server", ["--version"]).status !== 0) return undefined;
   const port = await freePort();
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    {
-      stdio: ["ignore", "pipe", "ignore"],
-    },
-  );
+  const flags = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  const [command, args] = onServerCpus("redis-server", flags);
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "ignore"] });
   for await (const line of createInterface({ input: child.stdout })) {
     if (line.includes("Ready to accept connections")) break;
   }
@@ -161,6 +158,7 @@ async function main() {
     side("hono-sessions (memory)", "hono-sessions.ts", {}),
   ];
   for (const side of sides) side.server = await startServer(side.file, side.env);
+  pinRunner(true);
   const disk: { one: number[]; many: number[] } = { one: [], many: [] };
 
   for (let round = 0; round < ROUNDS; round++) {
@@ -184,6 +182,8 @@ async function main() {
   }
   for (const side of sides) side.server?.child.kill();
   redisServer?.stop();
+  // The in-process workloads have the machine to themselves, writer thread included.
+  pinRunner(false);
 
   process.stderr.write("in-process workloads (W3, W4, W5)\n");
   const w3 = await manyWrites(200);
@@ -267,7 +267,7 @@ async function main() {
   const lines = [
     "# Benchmark results",
     "",
-    `${machine}. ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; ratios are to plain Hono in the same round. Load: autocannon, 10 connections, from the runner process (W1: the browser's cookie as a fixed header; W2: one of the browsers' cookies per request); each server in its own process. Produced by \`npm run bench\`.`,
+    `${machine}. ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; ratios are to plain Hono in the same round. Load: autocannon, 10 connections, from the runner process (W1: the browser's cookie as a fixed header; W2: one of the browsers' cookies per request); each server in its own process${pinned ? ", the servers (and redis-server) on CPUs 1 and up, the runner on CPU 0 while it loads them" : ", not pinned to CPUs (no taskset, or one CPU)"}. Produced by \`npm run bench\`.`,
     "",
     "## Targets",
     "",

@@ -4,9 +4,17 @@ import { HTTPException } from "hono/http-exception";
 import { type CookieOptions, parse } from "hono/utils/cookie";
 import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
-import { acquire, flush, type Live, release } from "./internal/live.js";
+import { acquire, cacheKeyOf, flush, type Live, release } from "./internal/live.js";
 import { registry } from "./internal/registry.js";
-import { type Config, type FoundCookie, livesOf, type Scope, scopes } from "./internal/scope.js";
+import {
+  type Config,
+  expireCookie,
+  type FoundCookie,
+  issueCookie,
+  livesOf,
+  type Scope,
+  scopes,
+} from "./internal/scope.js";
 import { FileStore } from "./stores/file.js";
 import type { PersistSessionOptions } from "./types.js";
 
@@ -27,8 +35,8 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       config,
       held: new Set(),
       lives: new Map(),
-      issue: new Set(),
-      expire: new Set(),
+      issue: undefined,
+      expire: undefined,
       closed: false,
     };
     try {
@@ -140,18 +148,18 @@ function preload(scope: Scope): Promise<void> | undefined {
   if (!header) return;
   const found = cookiesOf(config, header);
   if (!found) return;
-  const load = ([info, verified]: FoundCookie): Promise<void> | undefined => {
+  const load = ({ info, verified, cacheKey }: FoundCookie): Promise<void> | undefined => {
     const attach = (live: Live | undefined) => {
       // Strict mode: a validly signed id with nothing stored is not adopted either.
       if (!live || !verified) {
-        scope.expire.add(info.key);
+        expireCookie(scope, info.key);
         return;
       }
       scope.held.add(live);
       scope.lives.set(info.key, live);
-      if (verified.rotated) scope.issue.add(live);
+      if (verified.rotated) issueCookie(scope, live);
     };
-    const live = verified && acquire(config, info, verified.id);
+    const live = verified && acquire(config, info, verified.id, cacheKey);
     if (live instanceof Promise) return live.then(attach, unavailable);
     attach(live);
     return undefined;
@@ -160,7 +168,7 @@ function preload(scope: Scope): Promise<void> | undefined {
   if (config.lock !== undefined) {
     // With `lock`, one at a time in key order: two processes locking two keys of one browser in
     // opposite orders would wait on each other until the timeout.
-    const ordered = [...found].sort(([a], [b]) => (a.key < b.key ? -1 : 1));
+    const ordered = [...found].sort((a, b) => (a.info.key < b.info.key ? -1 : 1));
     return (async () => {
       for (const entry of ordered) await load(entry);
     })();
@@ -195,7 +203,11 @@ function cookiesOf(config: Config, header: string): readonly FoundCookie[] | und
     const verified = verify(config, value);
     if (!verified) forged = true;
     found ??= [];
-    found.push([info, verified]);
+    found.push(
+      verified
+        ? { info, verified, cacheKey: cacheKeyOf(info, verified.id) }
+        : { info, verified, cacheKey: undefined },
+    );
   }
   if (found && !forged && header.length <= MAX_HEADER_LENGTH) {
     if (config.headers.size >= MAX_HEADERS) config.headers.clear();
@@ -231,10 +243,10 @@ async function settleAll(promises: Promise<unknown>[]): Promise<void> {
 }
 
 function writeCookies(scope: Scope): void {
-  if (scope.issue.size === 0 && scope.expire.size === 0) return;
-  const { c, config } = scope;
+  const { c, config, issue, expire } = scope;
+  if (!issue && !expire) return;
   const issued = new Set<string>();
-  for (const live of scope.issue) {
+  for (const live of issue ?? []) {
     if (live.detached || live.saved === undefined) continue;
     const lifetime = Math.min(
       config.maxAge,
@@ -246,11 +258,11 @@ function writeCookies(scope: Scope): void {
     });
     issued.add(live.info.key);
   }
-  for (const key of scope.expire) {
+  for (const key of expire ?? []) {
     if (!issued.has(key)) deleteCookie(c, key, attributes(c, config));
   }
   // A shared cache that stored this response would hand the session cookie to other users.
-  if ((issued.size > 0 || scope.expire.size > 0) && !c.res.headers.has("Cache-Control")) {
+  if ((issued.size > 0 || (expire?.size ?? 0) > 0) && !c.res.headers.has("Cache-Control")) {
     c.header("Cache-Control", "private, no-store");
   }
 }

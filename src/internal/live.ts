@@ -5,7 +5,7 @@ import { Tracker } from "../tracking.js";
 import type { Persisted } from "../types.js";
 import { read } from "./read-now.js";
 import type { Class, ClassInfo } from "./registry.js";
-import { type Config, type Scope, scopes } from "./scope.js";
+import { type Config, expireCookie, issueCookie, type Scope, scopes } from "./scope.js";
 
 // Stored keys that would reach the prototype or replace the instance's constructor.
 const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
@@ -74,7 +74,7 @@ export class Live {
   }
 
   get cacheKey(): string {
-    return `${this.info.key}:${this.id}`;
+    return cacheKeyOf(this.info, this.id);
   }
 
   #newTracker(): Tracker {
@@ -150,6 +150,11 @@ export class Live {
   }
 }
 
+/** The key of state `id` of `info` in `Config.lives`. */
+export function cacheKeyOf(info: ClassInfo, id: string): string {
+  return `${info.key}:${id}`;
+}
+
 /** The Live behind a persisted instance, or `undefined` for any other value. */
 export function liveOf(instance: unknown): Live | undefined {
   return typeof instance === "object" && instance !== null ? livesByProxy.get(instance) : undefined;
@@ -167,13 +172,18 @@ export function acquire(
   config: Config,
   info: ClassInfo,
   id: string,
+  cacheKey: string,
 ): Live | undefined | Promise<Live | undefined> {
-  const cacheKey = `${info.key}:${id}`;
   let live = config.lives.get(cacheKey);
-  if (live)
-    config.lives.delete(cacheKey); // re-inserted below: the cache keeps the least recently used first
-  else live = new Live(config, info, id);
-  config.lives.set(cacheKey, live);
+  if (!live) {
+    live = new Live(config, info, id);
+    config.lives.set(cacheKey, live);
+  } else if (live.refs === 0) {
+    // Moved last: the cache keeps the least recently used first. One in use was moved when its
+    // first request took it, and is not evicted while used.
+    config.lives.delete(cacheKey);
+    config.lives.set(cacheKey, live);
+  }
   // The first request of this browser in this process (now): load, or check that the cached
   // instance is still what the store holds. Later concurrent requests share that load.
   if (live.refs === 0 && !live.detached) {
@@ -370,7 +380,7 @@ export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class):
   scope.config.lives.set(live.cacheKey, live);
   scope.held.add(live);
   scope.lives.set(info.key, live);
-  scope.issue.add(live);
+  issueCookie(scope, live);
   return materialize(live, args, newTarget);
 }
 
@@ -544,8 +554,8 @@ async function clear(live: Live): Promise<void> {
   live.tombstone = true;
   if (scope) {
     if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
-    scope.issue.delete(live);
-    scope.expire.add(live.info.key);
+    scope.issue?.delete(live);
+    expireCookie(scope, live.info.key);
   }
   try {
     await settled(live);
@@ -595,7 +605,7 @@ async function regenerateNow(live: Live, scope: Scope): Promise<void> {
   live.id = newId;
   live.unlock = newUnlock;
   config.lives.set(live.cacheKey, live);
-  scope.issue.add(live);
+  issueCookie(scope, live);
   try {
     if (!stored) return;
     live.saved = undefined;

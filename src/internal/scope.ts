@@ -5,8 +5,14 @@ import type { PersistCookieOptions, Store } from "../types.js";
 import type { Live } from "./live.js";
 import type { ClassInfo } from "./registry.js";
 
-/** A cookie of ours in a request: its class, and its id if the signature verified. */
-export type FoundCookie = readonly [ClassInfo, VerifiedCookie | undefined];
+/**
+ * A cookie of ours in a request: its class, and its id if the signature verified, with the
+ * id's key in `Config.lives`, made once for a remembered header (the same string again is
+ * looked up without being built and hashed anew).
+ */
+export type FoundCookie =
+  | { readonly info: ClassInfo; readonly verified: VerifiedCookie; readonly cacheKey: string }
+  | { readonly info: ClassInfo; readonly verified: undefined; readonly cacheKey: undefined };
 
 /** `persistSession()`'s options, checked and with defaults applied. */
 export interface Config {
@@ -40,12 +46,24 @@ export interface Scope {
   readonly held: Set<Live>;
   /** The instance of each key this request uses. */
   readonly lives: Map<string, Live>;
-  /** Instances whose cookie must be (re)issued once they are stored. */
-  readonly issue: Set<Live>;
-  /** Keys whose cookie must be removed (tampered, unknown or cleared). */
-  readonly expire: Set<string>;
+  /** Instances whose cookie must be (re)issued once they are stored (made when first needed). */
+  issue: Set<Live> | undefined;
+  /** Keys whose cookie must be removed: tampered, unknown or cleared (made when first needed). */
+  expire: Set<string> | undefined;
   /** The middleware is done; what still runs in this context runs outside the request. */
   closed: boolean;
+}
+
+/** `live`'s cookie is (re)issued once it is stored. */
+export function issueCookie(scope: Scope, live: Live): void {
+  scope.issue ??= new Set();
+  scope.issue.add(live);
+}
+
+/** The cookie of `key` is removed, unless one is issued for it. */
+export function expireCookie(scope: Scope, key: string): void {
+  scope.expire ??= new Set();
+  scope.expire.add(key);
 }
 
 /** Live instances by store, so two middlewares over one store still share them. */
