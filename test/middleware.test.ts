@@ -285,6 +285,47 @@ describe("the instance cache", () => {
     expect([...livesOf(store).keys()]).toContain(`app-state:${idOf(last)}`);
   });
 
+  test("evicts the idle instance used least recently: one used again is kept", async () => {
+    const app = makeApp({ cacheSize: 2 });
+    const [a, b, c] = [new Browser(app), new Browser(app), new Browser(app)];
+    for (const browser of [a, b, a, c]) await browser.request("/increment", { method: "POST" });
+    expect([...livesOf(store).keys()]).toEqual([`app-state:${idOf(a)}`, `app-state:${idOf(c)}`]);
+  });
+
+  test("an instance in use while other browsers come and go counts as used when its requests end", async () => {
+    const app = makeApp({ cacheSize: 2 });
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const waiting: (() => void)[] = [];
+    app.post("/held", async (c) => {
+      new AppState().increment();
+      waiting.shift()?.();
+      await gate;
+      return c.text("ok");
+    });
+    const [a, x, z] = [new Browser(app), new Browser(app), new Browser(app)];
+    await a.request("/increment", { method: "POST" });
+    // Resolves once the request waits at the gate (a promise inside an object: not awaited here).
+    const hold = async () => {
+      const reached = new Promise<void>((resolve) => waiting.push(resolve));
+      const response = a.request("/held", { method: "POST" });
+      await reached;
+      return { response };
+    };
+    const first = await hold();
+    // X is used and done while A's first request is held; A's second request joins it.
+    await x.request("/increment", { method: "POST" });
+    const second = await hold();
+    open();
+    expect(await (await first.response).text()).toBe("ok");
+    expect(await (await second.response).text()).toBe("ok");
+    await z.request("/increment", { method: "POST" });
+    expect([...livesOf(store).keys()]).toEqual([`app-state:${idOf(a)}`, `app-state:${idOf(z)}`]);
+    expect(await a.text("/")).toBe("3");
+  });
+
   test("reuses the instance while the stored entry is unchanged, and reloads what another process wrote", async () => {
     const app = makeApp({ cacheSize: 100 });
     const browser = new Browser(app);

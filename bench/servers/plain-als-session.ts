@@ -4,8 +4,8 @@
 // write is a superjson string, as hono-persist's are:
 // - unset: no save at all;
 // - "each": superjson.stringify of the state after every request, kept in a Map;
-// - "turn": one write for all the requests that end in the same turn of the event loop
-//   (group commit), each answered after it.
+// - "turn": one write per browser for all its requests that end in the same turn of the event
+//   loop (group commit), each request answered after it.
 // hono-persist's `MemoryStore` side does one of the last two (a turn) plus its own work.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { serve } from "@hono/node-server";
@@ -18,12 +18,16 @@ const storage = new AsyncLocalStorage<{ cookie: string | undefined }>();
 const stored = new Map<string, string>();
 let count = 0;
 let turn: Promise<void> | undefined;
+// The browsers whose requests end in this turn: each gets its write.
+const ending = new Set<string>();
 
 function endOfTurn(cookie: string): Promise<void> {
+  ending.add(cookie);
   turn ??= new Promise((resolve) =>
     setImmediate(() => {
       turn = undefined;
-      stored.set(cookie, SuperJSON.stringify({ count }));
+      for (const browser of ending) stored.set(browser, SuperJSON.stringify({ count }));
+      ending.clear();
       resolve();
     }),
   );

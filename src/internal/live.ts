@@ -166,7 +166,8 @@ const FOUND = Promise.resolve(true);
 /**
  * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
  * usable is stored (absent, expired, unreadable: the browser then starts fresh). A value, not
- * a promise, when nothing had to be waited for.
+ * a promise, when nothing had to be waited for. `cacheKey` is `cacheKeyOf(info, id)`, made
+ * once by the caller for a header it remembers.
  */
 export function acquire(
   config: Config,
@@ -177,11 +178,6 @@ export function acquire(
   let live = config.lives.get(cacheKey);
   if (!live) {
     live = new Live(config, info, id);
-    config.lives.set(cacheKey, live);
-  } else if (live.refs === 0) {
-    // Moved last: the cache keeps the least recently used first. One in use was moved when its
-    // first request took it, and is not evicted while used.
-    config.lives.delete(cacheKey);
     config.lives.set(cacheKey, live);
   }
   // The first request of this browser in this process (now): load, or check that the cached
@@ -508,6 +504,13 @@ function settle(live: Live): void {
   }
   unlock(live);
   const { lives, cacheSize } = live.config;
+  // Moved last: idle instances are evicted least recently used first (one in use is never
+  // evicted, so it is moved once a busy stretch ends, not on every request of it).
+  const key = live.cacheKey;
+  if (lives.get(key) === live) {
+    lives.delete(key);
+    lives.set(key, live);
+  }
   if (lives.size <= cacheSize) return;
   for (const cached of lives.values()) {
     if (lives.size <= cacheSize) break;

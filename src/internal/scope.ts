@@ -28,7 +28,7 @@ export interface Config {
     readonly sameSite: "Strict" | "Lax" | "None";
   };
   readonly logger: Pick<Console, "warn" | "error">;
-  /** The live instances of this store in this process, by `Live.cacheKey`, least recently used first. */
+  /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first. */
   readonly lives: Map<string, Live>;
   /** How many instances no request uses may stay cached. */
   readonly cacheSize: number;
