@@ -180,10 +180,10 @@ async function main() {
     for (const side of order) {
       const { url } = side.server as Server;
       process.stderr.write(`round ${round + 1}/${ROUNDS}: ${side.name}\n`);
-      // Every other server is stopped while this one is measured: a side that has just taken
-      // W2's load goes on collecting garbage for seconds, on the CPU of the next side (plain
-      // Hono, measured after hono-sessions in every round but the first, ran at 62k req/s
-      // instead of 80k, and 16 µs of CPU per request instead of 12).
+      // Every other server is stopped while this one is measured: left running, they slowed
+      // it (plain Hono, measured right after hono-sessions had taken W2's load in every round
+      // but the first, answered 62k req/s with 16 µs of CPU per request; 80k and 12 µs with
+      // the others stopped).
       signalOthers(sides, side, redisServer, "SIGSTOP");
       const cookie = await newSession(url);
       await load(url, [cookie], 10, 1); // warm-up
