@@ -65,7 +65,9 @@ class Prefs {
 /** Counts the writes done (the file is in place), not those begun: FileStore writes on a thread. */
 class CountingStore extends FileStore {
   writes = 0;
+  begun = 0;
   override async set(id: string, data: string, ttl: number): Promise<void> {
+    this.begun++;
     await super.set(id, data, ttl);
     this.writes++;
   }
@@ -640,6 +642,58 @@ describe("several keys", () => {
     await browser.request("/clear", { method: "POST" });
     expect(await browser.text("/theme")).toBe("dark");
     expect(await browser.text("/")).toBe("0");
+  });
+});
+
+describe("failed requests", () => {
+  test("a handler that throws after a change: Hono's error response carries the cookie of the state saved with it", async () => {
+    const app = makeApp();
+    app.post("/fail", () => {
+      new AppState().increment();
+      throw new Error("the handler failed");
+    });
+    app.onError((_, c) => c.text("failed", 500));
+    const browser = new Browser(app);
+    expect((await browser.request("/fail", { method: "POST" })).status).toBe(500);
+    expect(stateFiles()).toEqual([idOf(browser)]);
+    expect(await browser.text("/")).toBe("1");
+  });
+
+  test("a new browser's state changed before a throw that escapes Hono (not an Error) leaves no file behind", async () => {
+    const app = makeApp();
+    app.post("/fail", () => {
+      new AppState().increment();
+      throw "not an Error";
+    });
+    await expect(app.request("/fail", { method: "POST" })).rejects.toBe("not an Error");
+    // A background write of the change begins two turns of the event loop later.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(store.begun).toBe(0);
+    expect(stateFiles()).toEqual([]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^\[hono-persist\] a change to "app-state" [0-9a-f-]{36} made after its request ended was not saved: its request ended without storing it$/,
+      ),
+    ]);
+  });
+  test("a new browser's state first changed after its request ended (no cookie was sent) is not written", async () => {
+    const app = makeApp();
+    let kept: AppState | undefined;
+    app.get("/keep", (c) => {
+      kept = new AppState();
+      return c.text("ok");
+    });
+    const response = await app.request("/keep");
+    expect(response.headers.getSetCookie()).toEqual([]);
+    (kept as AppState).count++;
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(store.begun).toBe(0);
+    expect(stateFiles()).toEqual([]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /made after its request ended was not saved: its request ended without storing it$/,
+      ),
+    ]);
   });
 });
 

@@ -126,6 +126,9 @@ export class Live {
       );
     };
     try {
+      // A state never stored was never given a cookie (its request failed before saving it, or
+      // never changed it): no browser can load it, so a write would only leave a file behind.
+      if (this.saved === undefined) return dropped("its request ended without storing it");
       const cached = lives.get(this.cacheKey);
       if (cached && cached !== this) return dropped("a newer request holds this state");
       if (config.lock !== undefined && store.lock)
