@@ -715,6 +715,22 @@ describe("clear and regenerate", () => {
     expect(await browser.text("/")).toBe("1");
   });
 
+  test("clearCookieState() on a new browser's state in the request that made it: no cookie issued, no file", async () => {
+    const app = makeApp();
+    app.post("/make-and-clear", async (c) => {
+      const state = new AppState();
+      state.increment();
+      await state.clearCookieState();
+      return c.text("ok");
+    });
+    const response = await app.request("/make-and-clear", { method: "POST" });
+    expect(response.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^app-state=; Max-Age=0; Path=\//),
+    ]);
+    expect(store.begun).toBe(0);
+    expect(stateFiles()).toEqual([]);
+  });
+
   test("regenerate() moves the state to a new id; the old cookie loads nothing", async () => {
     const app = makeApp();
     const browser = new Browser(app);
