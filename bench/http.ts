@@ -43,9 +43,24 @@ export function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/**
+ * `fetch`, once more if the server closed the kept-alive connection as it was reused: a server
+ * stopped (SIGSTOP) while another side was measured closes its idle connections late, when it
+ * runs again, which can be just as the runner sends on one.
+ */
+export async function get(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+    if (code !== "UND_ERR_SOCKET") throw error;
+    return fetch(url, init);
+  }
+}
+
 /** A new browser: its first hit creates the state; the cookies it got. */
 export async function newSession(url: string): Promise<string> {
-  const response = await fetch(`${url}/hit`);
+  const response = await get(`${url}/hit`);
   await response.text();
   return response.headers
     .getSetCookie()
@@ -54,7 +69,7 @@ export async function newSession(url: string): Promise<string> {
 }
 
 async function countOf(url: string, cookie: string): Promise<number> {
-  return Number(await (await fetch(`${url}/count`, { headers: { cookie } })).text());
+  return Number(await (await get(`${url}/count`, { headers: { cookie } })).text());
 }
 
 export interface LoadResult {

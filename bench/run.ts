@@ -5,6 +5,7 @@
 // Environment: ROUNDS (default 3), SECONDS per measurement (default 3), REDIS_URL (else a
 // redis-server on PATH is started for the Redis side; without either that side is left out).
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { createInterface } from "node:readline";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
   cpuMicros,
+  get,
   type LoadResult,
   load,
   mapLimited,
@@ -32,10 +34,11 @@ interface Side {
   name: string;
   file: string;
   env: Record<string, string>;
-  server?: Server;
-  w2Cookies?: string[];
+  server?: Server | undefined;
   w1: LoadResult[];
   w2: LoadResult[];
+  /** Plain Hono's W1 req/s measured right before this side's, per round: its W1 ratio is to it. */
+  plainBefore: number[];
   /** Server CPU time per answered request, µs. */
   cpuPerRequest: { w1: number[]; w2: number[] };
   /** Store writes per answered request (hono-persist sides). */
@@ -46,7 +49,7 @@ interface Side {
 
 /** hono-persist's bench server counts its writes; other sides have no /stats. */
 async function stats(url: string): Promise<{ writes: number; heapMiB: number } | undefined> {
-  const response = await fetch(`${url}/stats`);
+  const response = await get(`${url}/stats`);
   return response.ok ? ((await response.json()) as { writes: number; heapMiB: number }) : undefined;
 }
 
@@ -58,6 +61,9 @@ async function measure(side: Side, cookies: string[], w: "w1" | "w2"): Promise<v
   const cpu = cpuMicros(child.pid as number) - cpuBefore;
   const after = await stats(url);
   side[w].push(result);
+  process.stderr.write(
+    `  ${w}: ${Math.round(result.rps)} req/s, ${Math.round(cpu / Math.max(1, result.ok))} µs of server CPU per request\n`,
+  );
   // Counted requests include the read-backs of the counts: a few dozen against 10,000s.
   side.cpuPerRequest[w].push(cpu / Math.max(1, result.ok));
   if (before && after) side.writes[w].push((after.writes - before.writes) / Math.max(1, result.ok));
@@ -79,15 +85,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Sends `signal` to every server but `side`'s (and to our redis-server unless `side` uses it). */
-function signalOthers(
-  sides: Side[],
-  side: Side,
-  redisServer: { child?: ChildProcess } | undefined,
-  signal: "SIGSTOP" | "SIGCONT",
-): void {
-  for (const other of sides) if (other !== side) other.server?.child.kill(signal);
-  if (!side.env.REDIS_URL) redisServer?.child?.kill(signal);
+/** Ends the side's server and waits for it to exit. */
+async function stopServer(side: Side): Promise<void> {
+  const child = side.server?.child;
+  side.server = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill();
+  await exited;
 }
 
 /** REDIS_URL, or a redis-server of our own (persistence off), or undefined. */
@@ -134,6 +139,7 @@ async function main() {
     env,
     w1: [],
     w2: [],
+    plainBefore: [],
     writes: { w1: [], w2: [] },
     cpuPerRequest: { w1: [], w2: [] },
   });
@@ -180,31 +186,49 @@ async function main() {
     }),
     side("hono-sessions (memory)", "hono-sessions.ts", {}),
   ];
-  for (const side of sides) side.server = await startServer(side.file, side.env);
+  const plain = sides[0] as Side;
+  // Plain Hono runs throughout; every other side runs in a process started for its turn and
+  // ended after it. Kept between turns (stopped with SIGSTOP while the others ran), a server
+  // ran slower in later rounds than in the first (plain Hono + AsyncLocalStorage.run: 64.6k
+  // req/s with 15 µs of CPU per request, then 52.5k with 18 µs), and left running, the others
+  // slowed the one measured.
+  plain.server = await startServer(plain.file, plain.env);
   pinRunner(true);
+  /**
+   * Plain Hono's W1, measured right before another side's: that side's W1 ratio is to it, so
+   * that drift over the run hits both alike.
+   */
+  const plainW1 = async (): Promise<number> => {
+    const { url } = plain.server as Server;
+    const cookie = await newSession(url);
+    await load(url, [cookie], 10, 1); // warm-up
+    const { rps } = await load(url, [cookie], 10, SECONDS);
+    process.stderr.write(`  plain Hono's w1 before it: ${Math.round(rps)} req/s\n`);
+    return rps;
+  };
   const disk: { one: number[]; many: number[] } = { one: [], many: [] };
 
   for (let round = 0; round < ROUNDS; round++) {
     // Each round starts with another side, so drift over time hits every side alike.
     const order = sides.map((_, i) => sides[(i + round) % sides.length] as Side);
     for (const side of order) {
-      const { url } = side.server as Server;
       process.stderr.write(`round ${round + 1}/${ROUNDS}: ${side.name}\n`);
-      // Every other server is stopped while this one is measured: left running, they slowed
-      // it (plain Hono, measured right after hono-sessions had taken W2's load in every round
-      // but the first, answered 62k req/s with 16 µs of CPU per request; 80k and 12 µs with
-      // the others stopped).
-      signalOthers(sides, side, redisServer, "SIGSTOP");
+      if (side !== plain) {
+        side.plainBefore.push(await plainW1());
+        side.server = await startServer(side.file, side.env);
+      }
+      const { url } = side.server as Server;
       const cookie = await newSession(url);
       await load(url, [cookie], 10, 1); // warm-up
       await measure(side, [cookie], "w1");
-      side.w2Cookies ??= await mapLimited(Array.from({ length: SESSIONS }), () => newSession(url));
-      await measure(side, side.w2Cookies, "w2");
+      // New browsers for each process: a MemoryStore's are gone with the process before.
+      const browsers = await mapLimited(Array.from({ length: SESSIONS }), () => newSession(url));
+      await measure(side, browsers, "w2");
       if (round === ROUNDS - 1) {
         side.rssAfterW2 = rssMiB(side.server?.child.pid as number);
         side.heapAfterW2 = (await stats(url))?.heapMiB;
       }
-      signalOthers(sides, side, redisServer, "SIGCONT");
+      if (side !== plain) await stopServer(side);
     }
     // The disk's limit is measured with every CPU, as before the pinning.
     pinRunner(false);
@@ -212,7 +236,7 @@ async function main() {
     disk.many.push(diskLimit(SESSIONS));
     pinRunner(true);
   }
-  for (const side of sides) side.server?.child.kill();
+  await stopServer(plain);
   redisServer?.stop();
   // The in-process workloads have the machine to themselves, writer thread included.
   pinRunner(false);
@@ -222,9 +246,13 @@ async function main() {
   const w4 = await stateSizes(60);
   const w5 = await manyFiles(300);
 
-  const plain = sides[0] as Side;
   const ratio = (side: Side, w: "w1" | "w2") =>
-    median(side[w].map((result, round) => result.rps / ((plain[w][round] as LoadResult).rps || 1)));
+    median(
+      side[w].map((result, round) => {
+        const before = w === "w1" && side !== plain ? side.plainBefore[round] : undefined;
+        return result.rps / (before ?? (plain[w][round] as LoadResult).rps ?? 1);
+      }),
+    );
   const summary = (side: Side, w: "w1" | "w2") => ({
     rps: Math.round(median(side[w].map((r) => r.rps))),
     ratio: ratio(side, w),
@@ -302,7 +330,7 @@ async function main() {
   const lines = [
     "# Benchmark results",
     "",
-    `${machine}. ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; ratios are to plain Hono in the same round. Load: autocannon, 10 connections, from the runner process (W1: the browser's cookie as a fixed header; W2: one of the browsers' cookies per request); each server in its own process${pinned ? ", the servers (and redis-server) on CPUs 1 and up, the runner on CPU 0 while it loads them" : ", not pinned to CPUs (no taskset, or one CPU)"}. Produced by \`npm run bench\`.`,
+    `${machine}. ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; W1 ratios are to plain Hono measured right before each side, W2 ratios to plain Hono in the same round. Load: autocannon, 10 connections, from the runner process (W1: the browser's cookie as a fixed header; W2: one of the browsers' cookies per request); each server in its own process${pinned ? ", the servers (and redis-server) on CPUs 1 and up, the runner on CPU 0 while it loads them" : ", not pinned to CPUs (no taskset, or one CPU)"}. Produced by \`npm run bench\`.`,
     "",
     "## Targets",
     "",
