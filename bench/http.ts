@@ -45,8 +45,8 @@ export function cpuMicros(pid: number): number {
 
 /**
  * `fetch`, once more if the server closed the kept-alive connection as it was reused: a server
- * stopped (SIGSTOP) while another side was measured closes its idle connections late, when it
- * runs again, which can be just as the runner sends on one.
+ * closes an idle connection after its keep-alive timeout, which can be just as the runner
+ * sends on it (plain Hono's is reused between every other side's turn).
  */
 export async function get(url: string, init?: RequestInit): Promise<Response> {
   try {

@@ -1,10 +1,11 @@
 // npm run bench: hono-persist side by side with plain Hono, the disk's limit and the peers a
 // user would pick instead, in one run. Absolute figures on a shared 2-core machine drift, so
-// every side is also given as a ratio to plain Hono measured in the same round, rounds
-// alternate the order of the sides, and the median of the rounds is reported.
+// every side is also given as a ratio to plain Hono (W1: measured right before the side; W2:
+// in the same round), rounds alternate the order of the sides, and the median of the rounds
+// is reported.
 // Environment: ROUNDS (default 3), SECONDS per measurement (default 3), REDIS_URL (else a
 // redis-server on PATH is started for the Redis side; without either that side is left out).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -61,11 +62,12 @@ async function measure(side: Side, cookies: string[], w: "w1" | "w2"): Promise<v
   const cpu = cpuMicros(child.pid as number) - cpuBefore;
   const after = await stats(url);
   side[w].push(result);
-  process.stderr.write(
-    `  ${w}: ${Math.round(result.rps)} req/s, ${Math.round(cpu / Math.max(1, result.ok))} µs of server CPU per request\n`,
-  );
   // Counted requests include the read-backs of the counts: a few dozen against 10,000s.
-  side.cpuPerRequest[w].push(cpu / Math.max(1, result.ok));
+  const cpuPerRequest = cpu / Math.max(1, result.ok);
+  side.cpuPerRequest[w].push(cpuPerRequest);
+  process.stderr.write(
+    `  ${w}: ${Math.round(result.rps)} req/s, ${Math.round(cpuPerRequest)} µs of server CPU per request\n`,
+  );
   if (before && after) side.writes[w].push((after.writes - before.writes) / Math.max(1, result.ok));
 }
 
@@ -96,9 +98,7 @@ async function stopServer(side: Side): Promise<void> {
 }
 
 /** REDIS_URL, or a redis-server of our own (persistence off), or undefined. */
-async function redis(): Promise<
-  { url: string; child?: ChildProcess; stop: () => void } | undefined
-> {
+async function redis(): Promise<{ url: string; stop: () => void } | undefined> {
   if (!existsSync("src/stores/redis.ts")) return undefined;
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => {} };
   if (spawnSync("redis-server", ["--version"]).status !== 0) return undefined;
@@ -109,7 +109,7 @@ async function redis(): Promise<
   for await (const line of createInterface({ input: child.stdout })) {
     if (line.includes("Ready to accept connections")) break;
   }
-  return { url: `redis://127.0.0.1:${port}`, child, stop: () => child.kill() };
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill() };
 }
 
 /** The disk's limit, in a process of its own: atomic replaces per second over `files` files. */
@@ -250,7 +250,7 @@ async function main() {
     median(
       side[w].map((result, round) => {
         const before = w === "w1" && side !== plain ? side.plainBefore[round] : undefined;
-        return result.rps / (before ?? (plain[w][round] as LoadResult).rps ?? 1);
+        return result.rps / ((before ?? (plain[w][round] as LoadResult).rps) || 1);
       }),
     );
   const summary = (side: Side, w: "w1" | "w2") => ({

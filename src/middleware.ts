@@ -262,7 +262,7 @@ function writeCookies(scope: Scope): void {
     if (!issued.has(key)) deleteCookie(c, key, attributes(c, config));
   }
   // A shared cache that stored this response would hand the session cookie to other users.
-  if ((issued.size > 0 || (expire?.size ?? 0) > 0) && !c.res.headers.has("Cache-Control")) {
+  if ((issued.size > 0 || expire) && !c.res.headers.has("Cache-Control")) {
     c.header("Cache-Control", "private, no-store");
   }
 }

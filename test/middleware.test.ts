@@ -676,6 +676,7 @@ describe("failed requests", () => {
       ),
     ]);
   });
+
   test("a new browser's state first changed after its request ended (no cookie was sent) is not written", async () => {
     const app = makeApp();
     let kept: AppState | undefined;
