@@ -1,7 +1,17 @@
 // Workloads measured inside this process with `app.request()`: the cost of hono-persist's own
 // work without HTTP noise (W3 many writes in one request, W4 state size, W5 many files).
+
+import { AsyncLocalStorage } from "node:async_hooks";
 import { once } from "node:events";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -85,25 +95,6 @@ function loopWatch(): { take(): number; stop(): void } {
       running = false;
     },
   };
-}
-
-/**
- * Milliseconds per call of `fn` (trimmed mean of `runs`), and the longest event-loop block each
- * call caused (median over the calls: a garbage collection now and then is not the call's).
- */
-async function timeBlocks(
-  runs: number,
-  fn: () => unknown,
-): Promise<{ ms: number; blockMs: number }> {
-  const watch = loopWatch();
-  const blocks: number[] = [];
-  const ms = await time(runs, async () => {
-    watch.take();
-    await fn();
-    blocks.push(watch.take());
-  });
-  watch.stop();
-  return { ms, blockMs: median(blocks) };
 }
 
 function scratch(): string {
@@ -226,8 +217,77 @@ function bareProxy<T extends object>(root: T, onChange: () => void): T {
 const none: ReadonlySet<never> = new Set();
 const json = new SuperJSON();
 
+// A writer thread as small as one can be: each message a whole atomic replace (the record and
+// a newline to a new temporary file, mode 0600, renamed over the file), answered when done.
+const WRITER = `
+const { parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+parentPort.on("message", ({ file, line }) => {
+  const fd = fs.openSync(file + ".tmp", "wx", 0o600);
+  fs.writeFileSync(fd, line);
+  fs.writeSync(fd, "\\n");
+  fs.closeSync(fd);
+  fs.renameSync(file + ".tmp", file);
+  parentPort.postMessage(1);
+});
+`;
+
+/** The same atomic replace on the event loop. */
+function replaceHere(file: string, line: string): void {
+  const fd = openSync(`${file}.tmp`, "wx", 0o600);
+  writeFileSync(fd, line);
+  writeSync(fd, "\n");
+  closeSync(fd);
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The least a durable `@persist` can block the event loop for: the browser's state found
+ * through AsyncLocalStorage, a Proxy noting the change, superjson in a turn of its own after the
+ * handler (so that it is not one stretch with the request's own work), the write on a thread,
+ * the response after it. Nothing else: no cookie signed or checked, no check that the file is
+ * still the one last written, no appends.
+ */
+function leastDurableApp(file: string, state: object, writer: Worker): Hono {
+  const storage = new AsyncLocalStorage<string>();
+  const proxies = new Map<string, object>();
+  const changed = new Set<string>();
+  const current = () => {
+    const browser = storage.getStore() as string;
+    let proxy = proxies.get(browser);
+    if (!proxy) {
+      proxy = new Proxy(state, {
+        set(target, key, value, receiver) {
+          changed.add(browser);
+          return Reflect.set(target, key, value, receiver);
+        },
+      });
+      proxies.set(browser, proxy);
+    }
+    return proxy as { items: number[] };
+  };
+  const app = new Hono();
+  app.use(async (c, next) => {
+    const browser = c.req.header("Cookie") ?? "";
+    await storage.run(browser, next);
+    if (!changed.delete(browser)) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    const line = SuperJSON.stringify(state);
+    const written = once(writer, "message");
+    writer.postMessage({ file, line });
+    await written;
+  });
+  let n = 0;
+  app.post("/grow", (c) => {
+    current().items = [n++];
+    return c.text("ok");
+  });
+  return app;
+}
+
 export async function stateSizes(runs: number) {
   const rows = [];
+  const writer = new Worker(WRITER, { eval: true });
   for (const bytes of [1_000, 100_000, 1_000_000]) {
     const dir = scratch();
     const store = new FileStore({ dir, sweepInterval: 0 });
@@ -245,47 +305,11 @@ export async function stateSizes(runs: number) {
     });
     app.get("/read", (c) => c.text(String(new Items().blob.length)));
     const cookie = await session(app, "/grow");
-    const { ms: persisted, blockMs: maxLoopBlockMs } = await timeBlocks(runs, () =>
-      app.request("/grow", { method: "POST", headers: { cookie } }),
-    );
-    const { ms: readOnly, blockMs: readOnlyBlockMs } = await timeBlocks(runs, () =>
-      app.request("/read", { headers: { cookie } }),
-    );
     // The floor: serialize the same state with superjson and write it atomically, nothing else.
     const state = { items: [1], blob };
     const file = join(dir, "floor");
     const envelope = (json: string) =>
       encodeEnvelope("bench-items", { version: 1, created: 0, saved: 0, state: json });
-    const floor = await time(runs, () => {
-      writeFileSync(`${file}.tmp`, envelope(SuperJSON.stringify(state)));
-      renameSync(`${file}.tmp`, file);
-    });
-    // A string as a write needs it: flat. On Node 20 JSON.stringify returns pieces that the
-    // first reader (the write, a search) copies into one string, 0.5 ms for 1 MB.
-    const serializeOnly = await time(runs, () => SuperJSON.stringify(state).indexOf("\n"));
-    // hono-persist's own serialization of it (the record a write hands on), alone.
-    const header = { version: 1, created: 0, saved: 0 };
-    const encode = () =>
-      encodeRecord(json, state, { key: "bench-items", exclude: none, classes: none }, header);
-    const encodeOnly = await time(runs, encode);
-    // What moving the record to another thread costs the event loop: `postMessage` to an idle
-    // thread, as the writer thread mostly is (the structured clone of the string, and the
-    // thread's wake-up). Any write off the loop must move the bytes somehow.
-    const record = encode().data;
-    const echo = new Worker(
-      'require("node:worker_threads").parentPort.on("message", (m) => require("node:worker_threads").parentPort.postMessage(m.length))',
-      { eval: true },
-    );
-    const samples: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const replied = once(echo, "message");
-      const started = performance.now();
-      echo.postMessage(record);
-      samples.push(performance.now() - started);
-      await replied;
-    }
-    await echo.terminate();
-    const handOff = trimmedMean(samples);
     // The same floor inside a plain Hono request, where the write runs between the other work
     // of a request (measured: the same write costs up to twice its tight-loop time there).
     const plainApp = new Hono();
@@ -295,27 +319,105 @@ export async function stateSizes(runs: number) {
       renameSync(`${file}.tmp`, file);
       return c.text("ok");
     });
-    const { ms: requestFloor, blockMs: floorMaxLoopBlockMs } = await timeBlocks(runs, () =>
-      plainApp.request("/grow", { method: "POST" }),
-    );
+    const least = leastDurableApp(join(dir, "least"), { items: [1], blob }, writer);
+    const sides = interleaved(runs, {
+      persisted: () => app.request("/grow", { method: "POST", headers: { cookie } }),
+      readOnly: () => app.request("/read", { headers: { cookie } }),
+      floor: () => {
+        writeFileSync(`${file}.tmp`, envelope(SuperJSON.stringify(state)));
+        renameSync(`${file}.tmp`, file);
+      },
+      requestFloor: () => plainApp.request("/grow", { method: "POST" }),
+      least: () => least.request("/grow", { method: "POST", headers: { cookie } }),
+    });
+    const { persisted, readOnly, floor, requestFloor, least: leastDurable } = await sides;
+    // A string as a write needs it: flat. On Node 20 JSON.stringify returns pieces that the
+    // first reader (the write, a search) copies into one string, 0.5 ms for 1 MB.
+    const serializeOnly = await time(runs, () => SuperJSON.stringify(state).indexOf("\n"));
+    // hono-persist's own serialization of it (the record a write hands on), alone.
+    const header = { version: 1, created: 0, saved: 0 };
+    const encode = () =>
+      encodeRecord(json, state, { key: "bench-items", exclude: none, classes: none }, header);
+    const encodeOnly = await time(runs, encode);
+    const record = encode().data;
+    // A whole atomic replace of the record, on the event loop, and through a thread: its time
+    // until done, and the part the event loop spends (`postMessage`: the structured clone of the
+    // string and the thread's wake-up). Any write off the loop must move the bytes somehow.
+    const whole = join(dir, "whole");
+    const wholeHere = await time(runs, () => replaceHere(whole, record));
+    const handOff: number[] = [];
+    const wholeThread = await time(runs, async () => {
+      const written = once(writer, "message");
+      const started = performance.now();
+      writer.postMessage({ file: whole, line: record });
+      handOff.push(performance.now() - started);
+      await written;
+    });
     rows.push({
       bytes,
-      persistedMs: persisted,
-      readOnlyMs: readOnly,
-      floorMs: floor,
-      ratio: persisted / floor,
-      requestFloorMs: requestFloor,
-      requestRatio: persisted / requestFloor,
+      persistedMs: persisted.ms,
+      readOnlyMs: readOnly.ms,
+      floorMs: floor.ms,
+      ratio: persisted.ms / floor.ms,
+      requestFloorMs: requestFloor.ms,
+      requestRatio: persisted.ms / requestFloor.ms,
+      leastMs: leastDurable.ms,
       serializeMs: serializeOnly,
       encodeMs: encodeOnly,
-      handOffMs: handOff,
-      maxLoopBlockMs,
-      readOnlyBlockMs,
-      floorMaxLoopBlockMs,
+      wholeHereMs: wholeHere,
+      wholeThreadMs: wholeThread,
+      handOffMs: trimmedMean(handOff),
+      maxLoopBlockMs: persisted.blockMs,
+      readOnlyBlockMs: readOnly.blockMs,
+      floorMaxLoopBlockMs: requestFloor.blockMs,
+      leastBlockMs: leastDurable.blockMs,
     });
     rmSync(dir, { recursive: true });
   }
+  await writer.terminate();
   return rows;
+}
+
+/**
+ * Each of `sides` in blocks of calls, one block of each side in turn and the order rotated
+ * every round, so that drift of the machine (large here: a side measured alone can catch a slow
+ * stretch) hits all of them alike, while each block measures its side in a steady state: the
+ * first calls of a block, run cold after another side's work, are not counted. A turn of the
+ * event loop before each call. Per side: time per call (trimmed mean) and the longest
+ * event-loop block a call caused (median).
+ */
+async function interleaved<K extends string>(
+  runs: number,
+  sides: Record<K, () => unknown>,
+): Promise<Record<K, { ms: number; blockMs: number }>> {
+  const BLOCK = 10;
+  const WARM = 3;
+  const names = Object.keys(sides) as K[];
+  const samples = new Map(
+    names.map((name) => [name, { ms: [] as number[], block: [] as number[] }]),
+  );
+  const watch = loopWatch();
+  for (let round = 0; round * BLOCK < runs; round++) {
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(round + j) % names.length] as K;
+      const sample = samples.get(name) as { ms: number[]; block: number[] };
+      for (let i = -WARM; i < BLOCK; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        watch.take();
+        const started = performance.now();
+        await sides[name]();
+        if (i < 0) continue;
+        sample.ms.push(performance.now() - started);
+        sample.block.push(watch.take());
+      }
+    }
+  }
+  watch.stop();
+  const result = {} as Record<K, { ms: number; blockMs: number }>;
+  for (const [name, sample] of samples) {
+    result[name] = { ms: trimmedMean(sample.ms), blockMs: median(sample.block) };
+  }
+  return result;
 }
 
 export async function manyFiles(requests: number) {
