@@ -375,7 +375,7 @@ async function main() {
     "",
     "## W4: state size (FileStore, one changed request each)",
     "",
-    "Every side called once per run in turn, the order rotated (drift of the machine hits all alike); times are trimmed means.",
+    "Every side measured in blocks of 10 calls (after 3 not counted), one block of each side in turn and the order rotated every round, so that drift of the machine hits all alike; times are trimmed means.",
     "",
     "| State | request ms | the same, read-only ms | floor: superjson + write + rename ms | vs floor | the floor in a plain Hono request ms | vs that | the least durable design ms |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
