@@ -271,8 +271,7 @@ class Handler implements ProxyHandler<object> {
               if (items.length !== 1 || (this !== handler.proxy && rawOf(this) !== target))
                 return Reflect.apply(mutate, this, items);
               try {
-                items[0] = rawOf(items[0]);
-                return Reflect.apply(fn, target, items);
+                return fn.call(target, rawOf(items[0]));
               } finally {
                 tracker.onChange();
               }
