@@ -4,17 +4,22 @@ import { HTTPException } from "hono/http-exception";
 import { type CookieOptions, parse } from "hono/utils/cookie";
 import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
-import { acquire, cacheKeyOf, flush, type Live, release } from "./internal/live.js";
+import { release } from "./internal/instance.js";
+import { cacheKeyOf, type Live } from "./internal/live.js";
+import { acquire } from "./internal/load.js";
 import { registry } from "./internal/registry.js";
 import {
+  Caller,
   type Config,
+  cacheOf,
   expireCookie,
   type FoundCookie,
   issueCookie,
-  livesOf,
+  openScope,
   type Scope,
   scopes,
 } from "./internal/scope.js";
+import { flush, needsFlush } from "./internal/writer.js";
 import { FileStore } from "./stores/file.js";
 import type { PersistSessionOptions } from "./types.js";
 
@@ -37,8 +42,13 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       lives: new Map(),
       issue: undefined,
       expire: undefined,
-      closed: false,
+      stage: "open",
     };
+    // The context of the code that called this middleware, once it returns: Hono's `onError`
+    // runs there when the save below fails, and can still read the request's state through it.
+    // (`scopes.run` below keeps a middleware inside `next()` from changing ours.)
+    const caller = new Caller(openScope());
+    scopes.enterWith(caller);
     try {
       // Most requests need no promise of ours beyond next()'s (each costs on Node 20, whose
       // AsyncLocalStorage runs a hook per promise).
@@ -46,15 +56,22 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       if (loading) await loading;
       await scopes.run(scope, next);
       if (scope.held.size === 1) {
-        for (const live of scope.held)
-          if (live.dirty || live.writing || live.failure) await flush(live);
+        for (const live of scope.held) if (needsFlush(live)) await flush(live);
       } else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
     } catch (error) {
+      // For the error handler that runs next, in this turn of the event loop. Not longer: on
+      // Node 20 the context may outlive the request (a kept-alive connection's next request).
+      scope.stage = "failed";
+      caller.failed = scope;
+      setImmediate(() => {
+        scope.stage = "closed";
+        caller.failed = undefined;
+      });
       // Hono moves these headers onto the error response: a state that was stored keeps its cookie.
       writeCookies(scope);
       throw error;
     } finally {
-      scope.closed = true;
+      if (scope.stage === "open") scope.stage = "closed";
       for (const live of scope.held) release(live);
     }
     writeCookies(scope);
@@ -128,7 +145,7 @@ function resolve(options: PersistSessionOptions): Config {
       ...(domain !== undefined && { domain }),
     },
     logger: options.logger ?? console,
-    lives: livesOf(store),
+    ...cacheOf(store),
     cacheSize,
     verified: new Map(),
     headers: new Map(),
@@ -247,7 +264,7 @@ function writeCookies(scope: Scope): void {
   if (!issue && !expire) return;
   const issued = new Set<string>();
   for (const live of issue ?? []) {
-    if (live.detached || live.saved === undefined) continue;
+    if (live.ended || live.saved === undefined) continue;
     const lifetime = Math.min(
       config.maxAge,
       Math.ceil((live.created + config.maxAge * 1000 - Date.now()) / 1000),

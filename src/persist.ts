@@ -1,6 +1,7 @@
 import { SuperJSON } from "superjson";
 import { misuse } from "./errors.js";
-import { instanceFor, liveOf } from "./internal/live.js";
+import { instanceFor } from "./internal/instance.js";
+import { liveOf } from "./internal/live.js";
 import { type Class, type ClassInfo, decoratedClasses, registry } from "./internal/registry.js";
 import type { PersistInfo, PersistOptions } from "./types.js";
 

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, expect, test, vi } from "vitest";
 import {
   FileStore,
   MemoryStore,
+  type PersistError,
   type Persisted,
   type PersistSessionOptions,
   persist,
@@ -423,4 +424,130 @@ test("requests that join a browser's first request while it loads wait for the l
   await new Promise((resolve) => setTimeout(resolve, 20));
   release();
   expect(await Promise.all([first, joining])).toEqual(["42 credit-card", "42 credit-card"]);
+});
+
+/** A store whose `set` waits at `gate.opened` while `hold` is true. */
+function heldStore(): Store & { inner: MemoryStore; hold: boolean; gate: ReturnType<typeof gate> } {
+  const inner = new MemoryStore();
+  const store = {
+    inner,
+    hold: false,
+    gate: gate(),
+    get: (id: string, ttl: number) => inner.get(id, ttl),
+    delete: (id: string) => inner.delete(id),
+    set: async (id: string, data: string, ttl: number) => {
+      if (store.hold) {
+        store.gate.reached();
+        await store.gate.opened;
+      }
+      return inner.set(id, data, ttl);
+    },
+  };
+  return store;
+}
+
+test("a request with the old cookie that arrives while regenerate() waits for a write in flight joins nothing", async () => {
+  const store = heldStore();
+  const app = appOver(store);
+  const login = gate();
+  const peek = gate();
+  app.post("/inc", (c) => {
+    new State().count += 1;
+    return c.text("ok");
+  });
+  app.post("/login", async (c) => {
+    const state = new State();
+    const done = state.regenerate();
+    login.reached();
+    await done;
+    state.secret = "signed-in secret";
+    return c.text("ok");
+  });
+  app.post("/peek", async (c) => {
+    const state = new State();
+    peek.reached();
+    await peek.opened;
+    state.count += 1000;
+    return c.text(`${state.count} ${state.secret}`);
+  });
+  const victim = new Browser(app);
+  await victim.request("/init", { method: "POST" });
+  const fixated = victim.cookies.get("race") ?? "";
+  // The victim's write is in flight when it signs in.
+  store.hold = true;
+  const inc = victim.request("/inc", { method: "POST" });
+  await store.gate.arrived;
+  store.hold = false;
+  const signIn = victim.request("/login", { method: "POST" });
+  await login.arrived;
+  const attacker = app.request("/peek", {
+    method: "POST",
+    headers: { Cookie: `race=${fixated}` },
+  });
+  await peek.arrived;
+  store.gate.open();
+  await Promise.all([inc, signIn]);
+  peek.open();
+  expect(await (await attacker).text()).toBe("1000 ");
+  expect(await victim.text("/")).toBe("101 signed-in secret");
+});
+
+test("app.onError can use persisted state when the middleware's own save fails", async () => {
+  @persist("theme-prefs")
+  class Prefs {
+    theme = "light";
+    big = "";
+  }
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store: new MemoryStore(), maxBytes: 1000, logger }));
+  app.post("/", (c) => {
+    const prefs = new Prefs();
+    prefs.theme = "dark";
+    prefs.big = "x".repeat(2000);
+    return c.text("ok");
+  });
+  app.onError((error, c) => c.text(`${(error as PersistError).code}: ${new Prefs().theme}`, 500));
+  const response = await app.request("/", { method: "POST" });
+  expect(response.status).toBe(500);
+  expect(await response.text()).toBe("STATE_TOO_LARGE: dark");
+  expect(response.headers.getSetCookie()).toEqual([]);
+});
+
+test("a version bump whose `migrate` returns the data unchanged is written once, at the new version", async () => {
+  const store = new MemoryStore();
+  const { registry } = await import("../src/internal/registry.js");
+  @persist("bumped")
+  class V1 {
+    n = 1;
+  }
+  const first = new Hono();
+  first.use(persistSession({ secret: SECRET, store, cacheSize: 0 }));
+  first.post("/", (c) => {
+    new V1().n = 7;
+    return c.text("ok");
+  });
+  const browser = new Browser(first);
+  await browser.request("/", { method: "POST" });
+  registry.delete("bumped");
+  let migrations = 0;
+  @persist("bumped", {
+    version: 2,
+    migrate: (fields) => {
+      migrations++;
+      return fields;
+    },
+  })
+  class V2 {
+    n = 0;
+  }
+  const second = new Hono();
+  second.use(persistSession({ secret: SECRET, store, cacheSize: 0 }));
+  second.get("/", (c) => c.text(String(new V2().n)));
+  const upgraded = new Browser(second);
+  for (const [name, value] of browser.cookies) upgraded.cookies.set(name, value);
+  expect(await upgraded.text("/")).toBe("7");
+  expect(await upgraded.text("/")).toBe("7");
+  expect(migrations).toBe(1);
+  const id = (upgraded.cookie("bumped") as string).split(".")[0] as string;
+  expect(JSON.parse((await store.get(id, 60)) as string).version).toBe(2);
 });

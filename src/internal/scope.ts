@@ -28,8 +28,10 @@ export interface Config {
     readonly sameSite: "Strict" | "Lax" | "None";
   };
   readonly logger: Pick<Console, "warn" | "error">;
-  /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first. */
+  /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
+  /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */
+  readonly retired: Set<string>;
   /** How many instances no request uses may stay cached. */
   readonly cacheSize: number;
   /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
@@ -50,8 +52,38 @@ export interface Scope {
   issue: Set<Live> | undefined;
   /** Keys whose cookie must be removed: tampered, unknown or cleared (made when first needed). */
   expire: Set<string> | undefined;
-  /** The middleware is done; what still runs in this context runs outside the request. */
-  closed: boolean;
+  /**
+   * `open` while the middleware runs. Then `closed`: what still runs in this context (a timer)
+   * runs outside the request. Or `failed`: the middleware's own load or save failed, and the
+   * app's `onError` (which runs in this context) gets the request's instances, unsaved.
+   */
+  stage: "open" | "closed" | "failed";
+}
+
+/**
+ * What the code that called the middleware sees once the middleware returns (its context
+ * reaches there, see persistSession): the request whose load or save failed, while the error
+ * handler that runs next may use it; else the request it was called from, if any.
+ */
+export class Caller {
+  failed: Scope | undefined;
+  readonly parent: Scope | undefined;
+
+  constructor(parent: Scope | undefined) {
+    this.parent = parent;
+  }
+}
+
+/** The request whose code runs now. */
+export function currentScope(): Scope | undefined {
+  const store = scopes.getStore();
+  return store instanceof Caller ? (store.failed ?? store.parent) : store;
+}
+
+/** The current request's scope, unless it has ended (a timer that inherited it). */
+export function openScope(): Scope | undefined {
+  const scope = currentScope();
+  return scope?.stage === "open" ? scope : undefined;
 }
 
 /** `live`'s cookie is (re)issued once it is stored. */
@@ -67,14 +99,22 @@ export function expireCookie(scope: Scope, key: string): void {
 }
 
 /** Live instances by store, so two middlewares over one store still share them. */
-const caches = new WeakMap<Store, Map<string, Live>>();
+const caches = new WeakMap<Store, Pick<Config, "lives" | "retired">>();
+
+/** The live instances of `store` in this process, and its retired keys. */
+export function cacheOf(store: Store): Pick<Config, "lives" | "retired"> {
+  let cache = caches.get(store);
+  if (!cache) {
+    cache = { lives: new Map(), retired: new Set() };
+    caches.set(store, cache);
+  }
+  return cache;
+}
 
 /** The live instances of `store` in this process. */
 export function livesOf(store: Store): Map<string, Live> {
-  const lives = caches.get(store) ?? new Map<string, Live>();
-  caches.set(store, lives);
-  return lives;
+  return cacheOf(store).lives;
 }
 
 /** The request being handled, across `await`s and into helpers that never see `c`. */
-export const scopes = new AsyncLocalStorage<Scope>();
+export const scopes = new AsyncLocalStorage<Scope | Caller>();

@@ -1,0 +1,31 @@
+import { retire, unretire } from "./cache.js";
+import { type Live, storeFailure } from "./live.js";
+import { expireCookie, openScope } from "./scope.js";
+import { settled } from "./writer.js";
+
+/** `clearCookieState()`: deletes the state and expires its cookie; the next `new` starts fresh. */
+export async function clear(live: Live): Promise<void> {
+  const scope = openScope();
+  if (scope) {
+    if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
+    scope.issue?.delete(live);
+    expireCookie(scope, live.info.key);
+  }
+  // Its old id is retired already, and nobody knows the new one until the move ends.
+  if (live.stage === "regenerating") await live.moved;
+  if (live.stage === "cleared") return;
+  // From now on a request with this id starts fresh, without reading the entry being deleted.
+  const key = retire(live);
+  if (!live.ended) live.moveTo("cleared");
+  try {
+    await settled(live);
+    if (live.saved === undefined) return;
+    live.saved = undefined;
+    await live.config.store.delete(live.id);
+  } catch (error) {
+    throw storeFailure(live, "delete", error);
+  } finally {
+    unretire(live, key);
+    live.releaseLock();
+  }
+}

@@ -1,0 +1,87 @@
+import { v4 as uuidv4 } from "uuid";
+import { misuse } from "../errors.js";
+import { Tracker } from "../tracking.js";
+import type { Persisted } from "../types.js";
+import { writeLater } from "./background.js";
+import { remember, settle } from "./cache.js";
+import { clear } from "./clear.js";
+import { Live } from "./live.js";
+import { regenerate } from "./regenerate.js";
+import type { Class, ClassInfo } from "./registry.js";
+import { currentScope, issueCookie } from "./scope.js";
+
+// Stored keys that would reach the prototype or replace the instance's constructor.
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+/** The instance of `info` for the current request: its live one, or a fresh one. */
+export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class): object {
+  const scope = currentScope();
+  if (!scope || scope.stage === "closed") {
+    throw misuse(
+      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware${scope ? ", not after the request has ended (in a timer or a stream)" : ""}`,
+    );
+  }
+  const current = scope.lives.get(info.key);
+  if (current?.proxy) return current.proxy;
+  if (current) return materialize(current, args, newTarget);
+  if (scope.stage === "failed") {
+    // The error page of a request whose state could not be saved or loaded: the class's
+    // defaults, never stored.
+    const unsaved = new Live(scope.config, info, uuidv4(), "gone");
+    scope.lives.set(info.key, unsaved);
+    return materialize(unsaved, args, newTarget);
+  }
+  const live = new Live(scope.config, info, uuidv4(), "active");
+  live.refs = 1;
+  remember(live);
+  scope.held.add(live);
+  scope.lives.set(info.key, live);
+  issueCookie(scope, live);
+  return materialize(live, args, newTarget);
+}
+
+function materialize(live: Live, args: unknown[], newTarget: Class): object {
+  const raw = Reflect.construct(live.info.target, args, newTarget) as Record<string, unknown>;
+  live.constructed = Object.keys(raw).filter((name) => typeof raw[name] !== "function");
+  const pending = live.pending;
+  if (pending) {
+    // Into a constructed instance, so fields the class gained since get their defaults.
+    for (const [name, value] of Object.entries(pending.fields)) {
+      if (!UNSAFE_KEYS.has(name) && !live.info.exclude.has(name)) Reflect.set(raw, name, value);
+    }
+    for (const name of pending.absent) {
+      if (!live.info.exclude.has(name)) Reflect.deleteProperty(raw, name);
+    }
+    if (pending.migrated) live.dirty = true;
+    live.pending = undefined;
+  }
+  const extras: Persisted & Record<PropertyKey, unknown> = {
+    clearCookieState: () => clear(live),
+    regenerate: () => regenerate(live),
+  };
+  const tracker: Tracker = new Tracker(() => {
+    // Proxies of an instance replaced since (a newer state was loaded) change nothing.
+    if (live.tracker === tracker) changed(live);
+  });
+  live.attach(raw, tracker.root(raw, extras), tracker);
+  return live.proxy as object;
+}
+
+function changed(live: Live): void {
+  if (live.serializing) return;
+  live.dirty = true;
+  // Inside a request the middleware flushes before responding; outside one (a timer, a
+  // promise that settles late) nobody will.
+  if (live.refs === 0) writeLater(live);
+}
+
+/** One request is done with `live`. */
+export function release(live: Live): void {
+  live.refs--;
+  // Regenerating: the move settles it. Ended: nothing to keep.
+  if (live.refs > 0 || live.stage !== "active") return;
+  settle(live);
+  // Changed after its request flushed (a promise settling late), or never flushed (a throw
+  // that escaped Hono): written in the background, or dropped with a message.
+  if (live.dirty) writeLater(live);
+}

@@ -1,0 +1,217 @@
+import { PersistError } from "../errors.js";
+import { decodeEnvelope, decodeState } from "../serialize.js";
+import { forget, remember } from "./cache.js";
+import { joinable, Live, storeFailure } from "./live.js";
+import { read } from "./read-now.js";
+import type { ClassInfo } from "./registry.js";
+import type { Config } from "./scope.js";
+
+// A load that found its state: shared, so that a load answered at once allocates no promise.
+const FOUND = Promise.resolve(true);
+
+/**
+ * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
+ * usable is stored (absent, expired, unreadable, retired: the browser then starts fresh). A
+ * value, not a promise, when nothing had to be waited for. `cacheKey` is `cacheKeyOf(info, id)`,
+ * made once by the caller for a header it remembers.
+ */
+export function acquire(
+  config: Config,
+  info: ClassInfo,
+  id: string,
+  cacheKey: string,
+): Live | undefined | Promise<Live | undefined> {
+  // Cleared or regenerated, its entry not yet deleted: nothing may load it meanwhile.
+  if (config.retired.size > 0 && config.retired.has(cacheKey)) return undefined;
+  let live = config.lives.get(cacheKey);
+  if (live === undefined || joinable(live) === "no") {
+    live = new Live(config, info, id, "loading");
+    remember(live);
+    if (!startLoad(live)) return undefined;
+  } else if (joinable(live) === "reload") {
+    // The first request of this browser in this process (now): check that the cached instance
+    // is still what the store holds. Later concurrent requests share that check.
+    live.moveTo("loading");
+    if (!startLoad(live)) return undefined;
+  }
+  live.refs++;
+  return live.stage === "active" ? live : joinLoad(live);
+}
+
+/** Reads the store for `live` (now `loading`); false when it already ended up `gone`. */
+function startLoad(live: Live): boolean {
+  let found: boolean | Promise<boolean>;
+  try {
+    // After a background write of the instance, if one runs.
+    found = live.background ? live.background.then(() => lockAndLoad(live)) : lockAndLoad(live);
+  } catch (error) {
+    ended(live);
+    throw error;
+  }
+  if (found instanceof Promise) {
+    live.ready = found.then(
+      (value) => {
+        if (value) live.moveTo("active");
+        else ended(live);
+        return value;
+      },
+      (error: unknown) => {
+        ended(live);
+        throw error;
+      },
+    );
+    return true;
+  }
+  // The store answered at once (a cached state checked, most often).
+  live.ready = FOUND;
+  if (found) live.moveTo("active");
+  else ended(live);
+  return found;
+}
+
+/** Nothing usable was stored, or the store failed: the next request starts over. */
+function ended(live: Live): void {
+  live.moveTo("gone");
+  forget(live);
+  live.releaseLock();
+}
+
+async function joinLoad(live: Live): Promise<Live | undefined> {
+  try {
+    await live.ready;
+  } catch (error) {
+    live.refs--;
+    throw error;
+  }
+  // Regenerated or cleared by the first request before this one got it: not under this id.
+  if (live.stage === "active") return live;
+  live.refs--;
+  return undefined;
+}
+
+/** Takes the state's lock (option `lock`), then loads it; the lock goes with a state not found. */
+function lockAndLoad(live: Live): boolean | Promise<boolean> {
+  const { lock, store } = live.config;
+  return lock !== undefined && store.lock ? lockedLoad(live, lock) : load(live);
+}
+
+async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
+  live.unlock = await live.config.store.lock?.(live.id, timeout);
+  return load(live);
+}
+
+/** Whether stored state was found (and is now what the next `new` builds); at once when the store reads at once. */
+function load(live: Live): boolean | Promise<boolean> {
+  const { config, id } = live;
+  let data: string | undefined | Promise<string | undefined>;
+  try {
+    data = read(config.store, id, config.idleTimeout);
+  } catch (error) {
+    return loadFailed(live, error);
+  }
+  if (data === undefined || typeof data === "string") return loaded(live, data);
+  // Any thenable (another realm's promise, a library's) is made one of ours, which acquire()
+  // tells apart from an answer.
+  return Promise.resolve(data).then(
+    (value) => loaded(live, value),
+    (error: unknown) => loadFailed(live, error),
+  );
+}
+
+function loaded(live: Live, data: string | undefined): boolean | Promise<boolean> {
+  const { config, info, id } = live;
+  try {
+    if (data === undefined) return false;
+    if (live.raw && data === live.data) {
+      if (live.created + config.maxAge * 1000 > Date.now()) return true;
+      return drop(live);
+    }
+    if (live.dirty) {
+      config.logger.error(
+        `[hono-persist] a change to "${info.key}" ${id} made after its request ended was not saved: the stored state was changed since`,
+      );
+      live.dirty = false;
+    }
+    const size = data.length * 3 <= config.maxBytes ? 0 : Buffer.byteLength(data);
+    if (size > config.maxBytes) {
+      throw new PersistError(
+        "INVALID_STATE",
+        `stored state is ${size} bytes, over \`maxBytes\` (${config.maxBytes})`,
+      );
+    }
+    const envelope = decodeEnvelope(info.key, data);
+    if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live);
+    let fields = decodeState(info.json, envelope.state);
+    const migrated = envelope.version !== info.version;
+    if (migrated) {
+      const upgraded = migrateFields(live, fields, envelope.version);
+      if (!upgraded) return drop(live);
+      fields = upgraded;
+    }
+    // A clock stepped back (or another host's) must not make the lifetime outlast `maxAge`.
+    live.created = Math.min(envelope.created, Date.now());
+    live.saved = envelope.state;
+    live.savedVersion = envelope.version;
+    live.savedAt = envelope.saved;
+    live.data = data;
+    // Built by the next `new` from what was loaded (it replaces an instance cached earlier).
+    live.detach();
+    live.pending = {
+      fields,
+      absent: (envelope as { absent?: readonly string[] }).absent ?? [],
+      migrated,
+    };
+    live.restored = true;
+    return true;
+  } catch (error) {
+    return loadFailed(live, error);
+  }
+}
+
+/** Deletes a stored state that must not be used (past `maxAge`, or not migrated): not found. */
+function drop(live: Live): Promise<boolean> {
+  return live.config.store.delete(live.id).then(
+    () => false,
+    (error: unknown) => loadFailed(live, error),
+  );
+}
+
+/** Invalid state is quarantined (the browser starts fresh); any other failure is the store's. */
+async function loadFailed(live: Live, error: unknown): Promise<boolean> {
+  const { config, info, id } = live;
+  if (!(error instanceof PersistError && error.code === "INVALID_STATE")) {
+    throw storeFailure(live, "read", error);
+  }
+  config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
+  try {
+    await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
+  } catch (failure) {
+    throw storeFailure(live, "quarantine", failure);
+  }
+  return false;
+}
+
+function migrateFields(
+  live: Live,
+  fields: Record<string, unknown>,
+  from: number,
+): Record<string, unknown> | undefined {
+  const { key, version, migrate } = live.info;
+  const drop = (why: string) => {
+    live.config.logger.warn(`[hono-persist] dropped state "${key}" ${live.id}: ${why}`);
+    return undefined;
+  };
+  if (from > version || !migrate) {
+    return drop(
+      `stored by version ${from}, the class is at version ${version} and has no \`migrate\``,
+    );
+  }
+  try {
+    const upgraded = migrate(fields, from);
+    if (typeof upgraded !== "object" || upgraded === null)
+      return drop("`migrate` returned no object");
+    return upgraded;
+  } catch (error) {
+    return drop(`\`migrate\` from version ${from} threw: ${String(error)}`);
+  }
+}

@@ -1,0 +1,75 @@
+import { v4 as uuidv4 } from "uuid";
+import { misuse } from "../errors.js";
+import { writeLater } from "./background.js";
+import { remember, retire, settle, unretire } from "./cache.js";
+import { type Live, releaseLater, storeFailure } from "./live.js";
+import { issueCookie, openScope, type Scope } from "./scope.js";
+import { flush, settled } from "./writer.js";
+
+/**
+ * `regenerate()`: moves the state to a new id and cookie and deletes the old entry, so that an
+ * id known before (session fixation) loads nothing. The old id is retired the moment it is
+ * called; the move itself waits for the write in flight and the new id's lock.
+ */
+export function regenerate(live: Live): Promise<void> {
+  const scope = openScope();
+  if (!scope) {
+    return Promise.reject(
+      misuse("`regenerate()` issues a cookie, so it must run inside a request"),
+    );
+  }
+  if (live.ended) return Promise.resolve();
+  if (live.stage !== "regenerating") begin(live);
+  // Moves run one at a time; each gives the state an id of its own.
+  const run = live.moved.then(() => move(live, scope));
+  live.moved = run.catch(() => undefined);
+  return run;
+}
+
+function begin(live: Live): void {
+  retire(live);
+  live.moveTo("regenerating");
+}
+
+async function move(live: Live, scope: Scope): Promise<void> {
+  // A move before this one has ended: this one starts from the id it gave.
+  if (live.stage === "active") begin(live);
+  if (live.stage !== "regenerating") return;
+  const { config } = live;
+  const oldId = live.id;
+  const oldKey = live.cacheKey;
+  const oldUnlock = live.unlock;
+  live.unlock = undefined;
+  try {
+    // The old id's write in flight ends first: it must not land after the old entry is deleted.
+    await settled(live);
+    if (live.stage !== "regenerating") return;
+    const newId = uuidv4();
+    // Nobody knows the new id yet, but its lock must be held before a cookie names it.
+    if (config.lock !== undefined && config.store.lock) {
+      live.unlock = await config.store.lock(newId, config.lock);
+    }
+    live.id = newId;
+    remember(live);
+    live.moveTo("active");
+    issueCookie(scope, live);
+    if (live.saved === undefined) return;
+    live.saved = undefined;
+    live.dirty = true;
+    await flush(live);
+    await config.store.delete(oldId);
+  } catch (error) {
+    throw storeFailure(live, "delete", error);
+  } finally {
+    unretire(live, oldKey);
+    if (oldUnlock) releaseLater(live, oldUnlock);
+    idleIfReleased(live);
+  }
+}
+
+/** Its requests ended while it moved: what `release` would have done then. */
+function idleIfReleased(live: Live): void {
+  if (live.refs > 0 || live.stage !== "active") return;
+  settle(live);
+  if (live.dirty) writeLater(live);
+}
