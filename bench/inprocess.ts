@@ -17,16 +17,22 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { Hono } from "hono";
 import SuperJSON from "superjson";
-import { FileStore, persist, persistSession } from "../dist/index.js";
 import { encodeEnvelope, encodeRecord } from "../dist/serialize.js";
 import { Tracker } from "../dist/tracking.js";
 import { SECRET } from "./servers/page.js";
 
-@persist("bench-items")
-class Items {
-  items: number[] = [];
-  blob = "";
-}
+// The build measured: this one, or another's index.js (DIST, see bench/inprocess-cli.ts). The
+// floors and bounds below always use this build's serialization.
+const { FileStore, persist, persistSession } = (await import(
+  process.env.DIST ?? "../dist/index.js"
+)) as typeof import("../dist/index.js");
+
+const Items = persist("bench-items")(
+  class Items {
+    items: number[] = [];
+    blob = "";
+  },
+);
 
 class CountingStore extends FileStore {
   writes = 0;

@@ -4,13 +4,15 @@
 // in the same round), rounds alternate the order of the sides, and the median of the rounds
 // is reported.
 // Environment: ROUNDS (default 3), SECONDS per measurement (default 3), REDIS_URL (else a
-// redis-server on PATH is started for the Redis side; without either that side is left out).
+// redis-server on PATH is started for the Redis side; without either that side is left out),
+// BASELINE: the dist/ folder of another build (an earlier commit's `npm run build`), measured
+// beside this one as sides of their own (W1, W2) and in processes taking turns (W3, W4).
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
@@ -29,6 +31,7 @@ import { manyFiles, manyWrites, stateSizes } from "./inprocess.js";
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const SESSIONS = 1000;
+const BASELINE = process.env.BASELINE ? resolve(process.env.BASELINE) : undefined;
 const scratch = mkdtempSync(join(tmpdir(), "hono-persist-bench-"));
 
 interface Side {
@@ -131,6 +134,101 @@ const pct = (value: number) => `${Math.round(value * 100)}%`;
 // Event-loop blocks run from a few µs to ms: whole µs keep the small ones apart.
 const micros = (ms: number) => Math.round(ms * 1000).toLocaleString("en");
 
+type InProcess = {
+  w3: Awaited<ReturnType<typeof manyWrites>>;
+  w4: Awaited<ReturnType<typeof stateSizes>>;
+};
+
+/**
+ * W3 and W4 of this build and of the baseline, each in a process of its own, taking turns
+ * (this, baseline, this, baseline): the mean of each build's two runs.
+ */
+function inProcessAB(baseline: string): { current: InProcess; baseline: InProcess } {
+  const run = (dist: string | undefined): InProcess => {
+    const out = spawnSync(process.execPath, ["--import", "tsx", "bench/inprocess-cli.ts"], {
+      env: { ...process.env, ...(dist && { DIST: dist }), W3_RUNS: "100", W4_RUNS: "30" },
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (out.status !== 0) throw new Error(`bench/inprocess-cli.ts failed: ${out.stderr}`);
+    return JSON.parse(out.stdout) as InProcess;
+  };
+  const runs = { current: [] as InProcess[], baseline: [] as InProcess[] };
+  for (let turn = 0; turn < 2; turn++) {
+    process.stderr.write(`A/B in-process, turn ${turn + 1}/2\n`);
+    runs.current.push(run(undefined));
+    runs.baseline.push(run(join(baseline, "index.js")));
+  }
+  const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+  const merge = (all: InProcess[]): InProcess => {
+    const [first] = all as [InProcess];
+    return {
+      w3: {
+        ...first.w3,
+        persistedMs: mean(all.map((r) => r.w3.persistedMs)),
+        trackedLoopMs: mean(all.map((r) => r.w3.trackedLoopMs)),
+        plainRequestMs: mean(all.map((r) => r.w3.plainRequestMs)),
+      },
+      w4: first.w4.map((row, i) => ({
+        ...row,
+        persistedMs: mean(all.map((r) => (r.w4[i] as typeof row).persistedMs)),
+        maxLoopBlockMs: mean(all.map((r) => (r.w4[i] as typeof row).maxLoopBlockMs)),
+        floorMs: mean(all.map((r) => (r.w4[i] as typeof row).floorMs)),
+      })),
+    };
+  };
+  return { current: merge(runs.current), baseline: merge(runs.baseline) };
+}
+
+/** This build beside the baseline, as ratios: W1/W2 from the same rounds, W3/W4 from inProcessAB. */
+function abSection(
+  ab: { current: InProcess; baseline: InProcess },
+  rows: { side: string; w1: { rps: number; ratio: number }; w2: { rps: number; ratio: number } }[],
+): string[] {
+  const find = (name: string) => rows.find((r) => r.side === name);
+  const pairs: [string, string][] = [
+    ["hono-persist FileStore (durable)", "baseline: hono-persist FileStore (durable)"],
+    ["hono-persist MemoryStore", "baseline: hono-persist MemoryStore"],
+  ];
+  const lines = [
+    `## A/B: this build against the baseline (${process.env.BASELINE_LABEL ?? BASELINE})`,
+    "",
+    "W1 and W2: sides of the same rounds (W1 ratio to plain Hono measured right before each). W3 and W4: each build in a process of its own, taking turns twice; means. Below 1 in the last column: this build is faster (times) or slower (rates); read each row's unit.",
+    "",
+    "| Workload | this build | baseline | this / baseline |",
+    "| --- | ---: | ---: | ---: |",
+  ];
+  for (const [current, baseline] of pairs) {
+    const a = find(current);
+    const b = find(baseline);
+    if (!a || !b) continue;
+    lines.push(
+      `| W1 ${current}, vs plain | ${pct(a.w1.ratio)} | ${pct(b.w1.ratio)} | ${round2(a.w1.ratio / b.w1.ratio)} |`,
+    );
+    lines.push(
+      `| W2 ${current}, req/s | ${a.w2.rps} | ${b.w2.rps} | ${round2(a.w2.rps / b.w2.rps)} |`,
+    );
+  }
+  const { current: c, baseline: b } = ab;
+  lines.push(
+    `| W3 request, ms | ${round2(c.w3.persistedMs)} | ${round2(b.w3.persistedMs)} | ${round2(c.w3.persistedMs / b.w3.persistedMs)} |`,
+  );
+  lines.push(
+    `| W3 the loop through the tracking Proxy, ms | ${round2(c.w3.trackedLoopMs)} | ${round2(b.w3.trackedLoopMs)} | ${round2(c.w3.trackedLoopMs / b.w3.trackedLoopMs)} |`,
+  );
+  c.w4.forEach((row, i) => {
+    const base = b.w4[i] as typeof row;
+    lines.push(
+      `| W4 ${row.bytes.toLocaleString("en")} B request, ms | ${round2(row.persistedMs)} | ${round2(base.persistedMs)} | ${round2(row.persistedMs / base.persistedMs)} |`,
+    );
+    lines.push(
+      `| W4 ${row.bytes.toLocaleString("en")} B longest loop block, µs | ${micros(row.maxLoopBlockMs)} | ${micros(base.maxLoopBlockMs)} | ${round2(row.maxLoopBlockMs / base.maxLoopBlockMs)} |`,
+    );
+  });
+  lines.push("");
+  return lines;
+}
+
 async function main() {
   const redisServer = await redis();
   const side = (name: string, file: string, env: Record<string, string>): Side => ({
@@ -173,6 +271,18 @@ async function main() {
     ),
     side("hono-persist FileStore (durable)", "hono-persist.ts", { DIR: join(scratch, "persist") }),
     side("hono-persist MemoryStore", "hono-persist.ts", { STORE: "memory" }),
+    ...(BASELINE
+      ? [
+          side("baseline: hono-persist FileStore (durable)", "hono-persist.ts", {
+            DIR: join(scratch, "persist-baseline"),
+            DIST: join(BASELINE, "index.js"),
+          }),
+          side("baseline: hono-persist MemoryStore", "hono-persist.ts", {
+            STORE: "memory",
+            DIST: join(BASELINE, "index.js"),
+          }),
+        ]
+      : []),
     ...(redisServer
       ? [
           side("hono-persist RedisStore", "hono-persist.ts", {
@@ -245,6 +355,7 @@ async function main() {
   const w3 = await manyWrites(200);
   const w4 = await stateSizes(60);
   const w5 = await manyFiles(300);
+  const ab = BASELINE ? inProcessAB(BASELINE) : undefined;
 
   const ratio = (side: Side, w: "w1" | "w2") =>
     median(
@@ -411,6 +522,7 @@ async function main() {
     `Request latency with 100 files ${w5.latencyAt100FilesMs.toFixed(3)} ms, with 100,000 ${w5.latencyAt100kFilesMs.toFixed(3)} ms (${round1(w5.ratio)}×: no scans on the request path). Sweep of the directory: ${Math.round(w5.sweepMs)} ms (by lstat, ${w5.sweepRemoved} expired). Runner process after W5: RSS ${w5.rssMiB} MiB, heap ${w5.heapMiB} MiB.`,
     "",
   ];
+  if (ab) lines.push(...abSection(ab, rows));
   const markdown = lines.join("\n");
   console.log(markdown);
   // One file per Node major: on Node 20, AsyncLocalStorage makes every promise cost more.
@@ -418,7 +530,7 @@ async function main() {
   writeFileSync(`${results}.md`, markdown);
   writeFileSync(
     `${results}.json`,
-    `${JSON.stringify({ machine, rounds: ROUNDS, seconds: SECONDS, targets, rows, disk: { one: diskOne, many: diskMany }, w3, w4, w5 }, null, 2)}\n`,
+    `${JSON.stringify({ machine, rounds: ROUNDS, seconds: SECONDS, targets, rows, disk: { one: diskOne, many: diskMany }, w3, w4, w5, ab }, null, 2)}\n`,
   );
   rmSync(scratch, { recursive: true, force: true });
 }

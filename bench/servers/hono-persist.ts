@@ -1,19 +1,26 @@
 // hono-persist with the store named by STORE (file: durable before the response; memory),
-// in DIR for the file store.
+// in DIR for the file store. DIST: another build's index.js (`npm run bench` with BASELINE).
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { FileStore, MemoryStore, persist, persistSession, type Store } from "../../dist/index.js";
+import type { Store } from "../../dist/index.js";
 import { listening, page, SECRET } from "./page.js";
 
-@persist("counter")
-class Counter {
-  count = 0;
-}
+const { FileStore, MemoryStore, persist, persistSession } = (await import(
+  process.env.DIST ?? "../../dist/index.js"
+)) as typeof import("../../dist/index.js");
+
+const Counter = persist("counter")(
+  class Counter {
+    count = 0;
+  },
+);
 
 async function store(): Promise<Store> {
   if (process.env.STORE === "memory") return new MemoryStore();
   if (process.env.STORE === "redis") {
-    const { RedisStore } = await import("../../dist/stores/redis.js");
+    const { RedisStore } = (await import(
+      process.env.DIST?.replace(/index\.js$/, "stores/redis.js") ?? "../../dist/stores/redis.js"
+    )) as typeof import("../../dist/stores/redis.js");
     return new RedisStore({ url: process.env.REDIS_URL as string });
   }
   return new FileStore({ dir: process.env.DIR as string, sweepInterval: 0 });
