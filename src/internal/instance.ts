@@ -57,7 +57,7 @@ function materialize(live: Live, args: unknown[], newTarget: Class): object {
   }
   const extras: Persisted & Record<PropertyKey, unknown> = {
     clearCookieState: () => clear(live),
-    regenerate: () => regenerate(live),
+    regenerate: () => regenerate(live, tracker),
   };
   const tracker: Tracker = new Tracker(() => {
     // Proxies of an instance replaced since (a newer state was loaded) change nothing.

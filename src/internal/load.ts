@@ -51,7 +51,8 @@ function startLoad(live: Live): boolean {
   if (found instanceof Promise) {
     live.ready = found.then(
       (value) => {
-        if (value) live.moveTo("active");
+        // Cleared meanwhile (through an instance kept from an ended request): not under this id.
+        if (value && live.stage === "loading") live.moveTo("active");
         else ended(live);
         return value;
       },
@@ -71,8 +72,10 @@ function startLoad(live: Live): boolean {
 
 /** Nothing usable was stored, or the store failed: the next request starts over. */
 function ended(live: Live): void {
-  live.moveTo("gone");
-  forget(live);
+  if (live.stage === "loading") {
+    live.moveTo("gone");
+    forget(live);
+  }
   live.releaseLock();
 }
 

@@ -1,7 +1,8 @@
 import { v4 as uuidv4 } from "uuid";
 import { misuse } from "../errors.js";
+import type { Tracker } from "../tracking.js";
 import { writeLater } from "./background.js";
-import { remember, retire, settle, unretire } from "./cache.js";
+import { forget, remember, retire, settle, unretire } from "./cache.js";
 import { type Live, releaseLater, storeFailure } from "./live.js";
 import { issueCookie, openScope, type Scope } from "./scope.js";
 import { flush, settled } from "./writer.js";
@@ -11,7 +12,7 @@ import { flush, settled } from "./writer.js";
  * id known before (session fixation) loads nothing. The old id is retired the moment it is
  * called; the move itself waits for the write in flight and the new id's lock.
  */
-export function regenerate(live: Live): Promise<void> {
+export function regenerate(live: Live, tracker: Tracker): Promise<void> {
   const scope = openScope();
   if (!scope) {
     return Promise.reject(
@@ -19,6 +20,13 @@ export function regenerate(live: Live): Promise<void> {
     );
   }
   if (live.ended) return Promise.resolve();
+  // An instance kept from an earlier request (or replaced since by a newer load): the cookie
+  // would go to this request, maybe another browser's, and the state may not be built yet.
+  if (scope.lives.get(live.info.key) !== live || live.tracker !== tracker) {
+    return Promise.reject(
+      misuse("`regenerate()` must be called on an instance made in the current request"),
+    );
+  }
   if (live.stage !== "regenerating") begin(live);
   // Moves run one at a time; each gives the state an id of its own.
   const run = live.moved.then(() => move(live, scope));
@@ -38,16 +46,27 @@ async function move(live: Live, scope: Scope): Promise<void> {
   const { config } = live;
   const oldId = live.id;
   const oldKey = live.cacheKey;
-  const oldUnlock = live.unlock;
+  let oldUnlock = live.unlock;
   live.unlock = undefined;
   try {
     // The old id's write in flight ends first: it must not land after the old entry is deleted.
     await settled(live);
+    // That write failed: the state did not move, and the caller must know.
+    if (live.failure) throw live.failure;
     if (live.stage !== "regenerating") return;
     const newId = uuidv4();
     // Nobody knows the new id yet, but its lock must be held before a cookie names it.
     if (config.lock !== undefined && config.store.lock) {
-      live.unlock = await config.store.lock(newId, config.lock);
+      try {
+        live.unlock = await config.store.lock(newId, config.lock);
+      } catch (error) {
+        // Nothing moved: the state stays under its old id, with its lock.
+        live.unlock = oldUnlock;
+        oldUnlock = undefined;
+        remember(live);
+        live.moveTo("active");
+        throw storeFailure(live, "lock a new id for", error);
+      }
     }
     live.id = newId;
     remember(live);
@@ -57,9 +76,18 @@ async function move(live: Live, scope: Scope): Promise<void> {
     live.saved = undefined;
     live.dirty = true;
     await flush(live);
-    await config.store.delete(oldId);
-  } catch (error) {
-    throw storeFailure(live, "delete", error);
+    try {
+      await config.store.delete(oldId);
+    } catch (error) {
+      // The old (maybe fixated) cookie would load the state as it was before: the request
+      // fails instead, and the browser keeps its old cookie and state.
+      const failure = storeFailure(live, "delete the old id of", error);
+      live.failure = failure;
+      live.moveTo("failed");
+      forget(live);
+      live.releaseLock();
+      throw failure;
+    }
   } finally {
     unretire(live, oldKey);
     if (oldUnlock) releaseLater(live, oldUnlock);

@@ -77,7 +77,10 @@ export class Caller {
 /** The request whose code runs now. */
 export function currentScope(): Scope | undefined {
   const store = scopes.getStore();
-  return store instanceof Caller ? (store.failed ?? store.parent) : store;
+  if (!(store instanceof Caller)) return store;
+  // Called from another request's handler (`app.request()` in it): that handler goes on here,
+  // and must never see the other request's state.
+  return store.parent?.stage === "open" ? store.parent : (store.failed ?? store.parent);
 }
 
 /** The current request's scope, unless it has ended (a timer that inherited it). */

@@ -108,8 +108,15 @@ async function write(live: Live): Promise<void> {
     live.savedAt = now;
     live.data = data;
   } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (live.stage === "loading") {
+      // A background write failed while a request waits to take the state over: that request
+      // loads the last good state, not this instance's unsaved change.
+      live.detach();
+      throw failure;
+    }
     // The next request reloads the last good state instead of building on what was not saved.
-    live.failure = error instanceof Error ? error : new Error(String(error));
+    live.failure = failure;
     if (!live.ended) live.moveTo("failed");
     forget(live);
     live.releaseLock();
