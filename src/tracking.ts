@@ -52,6 +52,11 @@ const ARRAY_MUTATORS: ReadonlySet<PropertyKey> = new Set([
   "fill",
   "copyWithin",
 ]);
+// Run on the raw array, whose elements are the objects the code put in; a search through the
+// Proxy would compare each element's Proxy with them and never find one.
+const ARRAY_SEARCHES: ReadonlySet<PropertyKey> = new Set(["includes", "indexOf", "lastIndexOf"]);
+// The Map and Set methods whose first argument is a key or an element.
+const KEYED: ReadonlySet<PropertyKey> = new Set(["get", "has", "delete", "set", "add"]);
 
 function kindOf(target: object): Kind {
   if (Array.isArray(target)) return "native";
@@ -84,6 +89,11 @@ export class Tracker {
     if (typeof value !== "object" || value === null || value instanceof Promise) return value;
     const raw = rawOf(value) as object;
     return (this.#proxies.get(raw) ?? this.#create(raw)) as T;
+  }
+
+  /** The Proxy already made for `raw`, if any. */
+  existing(raw: object): object | undefined {
+    return this.#proxies.get(raw);
   }
 
   /** The Proxy for a root instance, with `extras` (methods such as `clearCookieState`) on top. */
@@ -149,7 +159,7 @@ class Handler implements ProxyHandler<object> {
     // they change is only seen through the call.
     if (native) {
       if (
-        ARRAY_MUTATORS.has(key) &&
+        (ARRAY_MUTATORS.has(key) || ARRAY_SEARCHES.has(key)) &&
         Array.isArray(t) &&
         value === Reflect.get(Array.prototype, key)
       )
@@ -238,6 +248,8 @@ class Handler implements ProxyHandler<object> {
           }
         }
       };
+    } else if (kind === "native" && ARRAY_SEARCHES.has(key)) {
+      wrapped = search(key, fn, handler);
     } else if (kind === "native") {
       const sortArgs = ([compare]: unknown[]) =>
         typeof compare === "function"
@@ -282,8 +294,11 @@ class Handler implements ProxyHandler<object> {
       // The built-in methods of Map, Set and Date change no property's attributes; a class's
       // own methods may (`Object.freeze(this)`), and they run on the raw object.
       const unseen = kind === "other";
+      const keyed = (kind === "map" || kind === "set") && KEYED.has(key);
       wrapped = function (this: unknown, ...args: unknown[]) {
         for (let index = 0; index < args.length; index++) args[index] = rawOf(args[index]);
+        if (keyed && args.length > 0 && this === handler.proxy)
+          args[0] = entryKey(target as Map<unknown, unknown>, args[0], tracker);
         if (unseen) epoch++;
         const result = Reflect.apply(fn, rawOf(this), args);
         if (unseen) epoch++;
@@ -332,4 +347,43 @@ class Handler implements ProxyHandler<object> {
     if (done) this.tracker.onChange();
     return done;
   }
+}
+
+/**
+ * `key` (raw) in the form `collection` holds it: raw, or as the Proxy that a Map or Set built
+ * from the state's values (`new Set(state.items)`) holds, so that `has`, `get`, `delete`, `set`
+ * and `add` see one entry per object, as they would without Proxies.
+ */
+function entryKey(
+  collection: Map<unknown, unknown> | Set<unknown>,
+  key: unknown,
+  tracker: Tracker,
+) {
+  if (typeof key !== "object" || key === null || collection.has(key)) return key;
+  const proxy = tracker.existing(key);
+  return proxy !== undefined && collection.has(proxy) ? proxy : key;
+}
+
+/**
+ * `includes`, `indexOf` or `lastIndexOf` of a tracked array: on the raw array, for the object
+ * either as the code put it in or as the Proxy a copy made through the state holds, keeping the
+ * match a plain array would give (the first, the last, any).
+ */
+function search(key: PropertyKey, fn: AnyFunction, handler: Handler): AnyFunction {
+  const { target, tracker } = handler;
+  return function (this: unknown, ...args: unknown[]) {
+    if (this !== handler.proxy && rawOf(this) !== target) return Reflect.apply(fn, this, args);
+    const raw = rawOf(args[0]);
+    args[0] = raw;
+    const found = Reflect.apply(fn, target, args);
+    const proxy = typeof raw === "object" && raw !== null ? tracker.existing(raw) : undefined;
+    if (proxy === undefined) return found;
+    args[0] = proxy;
+    const other = Reflect.apply(fn, target, args);
+    if (key === "includes") return found || other;
+    if (found === -1 || other === -1) return found === -1 ? other : found;
+    return key === "indexOf"
+      ? Math.min(found as number, other as number)
+      : Math.max(found as number, other as number);
+  };
 }

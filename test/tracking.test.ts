@@ -210,6 +210,30 @@ describe("fidelity", () => {
     expect(two.log.changes).toBeGreaterThan(0);
   });
 
+  test("indexOf, includes and lastIndexOf find an object in either form the array holds it, and are no change", () => {
+    const { proxy, log } = tracked({ list: [] as object[] });
+    const [a, b] = [{ n: 1 }, { n: 2 }];
+    proxy.list.push(a, b);
+    const readA = proxy.list[0] as object;
+    // A copy made through the state holds the Proxy; `toRaw` code may add the object itself.
+    toRaw(proxy.list).push(readA, a);
+    const list = proxy.list;
+    expect([list.indexOf(a), list.indexOf(readA), list.indexOf(a, 1), list.indexOf(b, 2)]).toEqual([
+      0, 0, 2, -1,
+    ]);
+    expect([list.lastIndexOf(a), list.lastIndexOf(readA, 2), list.lastIndexOf(b, -4)]).toEqual([
+      3, 2, -1,
+    ]);
+    expect([list.includes(readA), list.includes(a, 3), list.includes(b, 2)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    const other = [a];
+    expect(list.indexOf.call(other, a)).toBe(0);
+    expect(log.changes).toBe(1);
+  });
+
   test("toRaw() gives what structuredClone accepts", () => {
     const { proxy } = tracked({ nested: { list: [1, { deep: true }] } });
     expect(() => structuredClone(proxy.nested)).toThrow("could not be cloned");

@@ -9,6 +9,8 @@
  * every one of them.
  */
 
+import { toRaw } from "../../src/index.js";
+
 // biome-ignore lint/suspicious/noExplicitAny: behaviours reach into every kind of class
 export type State = any;
 
@@ -459,6 +461,152 @@ export const behaviours: Behaviour[] = [
     observe: (s) => {
       const again = s;
       return [s.a === again.a, s.a.ref === s.b.ref, s.b.ref.n, s.cycle.self === s.cycle];
+    },
+  },
+  {
+    name: "identity: indexOf, includes and lastIndexOf find the object put in",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+      },
+    act: (s) => {
+      const temp = { n: 3 };
+      s.items.push(temp, { n: 4 });
+      const found = [
+        s.items.indexOf(temp),
+        s.items.includes(temp),
+        s.items.lastIndexOf(temp),
+        s.items.indexOf(s.items[1]),
+        s.items.includes(s.items[3], 3),
+        s.items.indexOf(temp, 3),
+      ];
+      s.items.splice(s.items.indexOf(temp), 1);
+      return found;
+    },
+    observe: (s) => s.items.map((item: { n: number }) => item.n),
+  },
+  {
+    name: "identity: an array built from the state's values still finds them",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        picked: { n: number }[] = [];
+      },
+    act: (s) => {
+      const added = { n: 3 };
+      s.items.push(added);
+      s.picked = s.items.filter(() => true);
+      const second = s.items[1];
+      return [
+        s.picked.indexOf(added),
+        s.picked.indexOf(second),
+        s.picked.lastIndexOf(second),
+        s.picked.includes(added),
+      ];
+    },
+    observe: (s) => [s.picked.map((item: { n: number }) => item.n), s.picked[2] === s.items[2]],
+  },
+  {
+    name: "identity: Map and Set find the object put in",
+    make: () =>
+      class {
+        map = new Map<object, string>();
+        set = new Set<object>();
+      },
+    act: (s) => {
+      const key = { id: 1 };
+      const gone = { id: 2 };
+      s.map.set(key, "v").set(gone, "w");
+      s.set.add(key).add(gone);
+      return [
+        s.map.has(key),
+        s.map.get(key),
+        s.set.has(key),
+        s.map.delete(gone),
+        s.set.delete(gone),
+        s.map.get([...s.map.keys()][0]),
+        s.set.has([...s.set][0]),
+        s.set.add(key).size,
+        s.map.set(key, "again").size,
+      ];
+    },
+    observe: (s) => [JSON.stringify([...s.map]), JSON.stringify([...s.set])],
+  },
+  {
+    name: "identity: a Map and a Set built from the state's values",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        byItem = new Map<object, number>();
+        picked = new Set<object>();
+      },
+    act: (s) => {
+      s.picked = new Set(s.items);
+      s.byItem = new Map(s.items.map((item: object, index: number) => [item, index]));
+      const [first, second] = s.items;
+      return [
+        s.picked.has(first),
+        s.picked.add(second).size,
+        s.byItem.get(second),
+        s.byItem.set(first, 10).size,
+        s.picked.delete(first),
+        s.byItem.delete(second),
+        s.picked.size,
+        s.byItem.size,
+      ];
+    },
+    observe: (s) => [s.picked.has(s.items[1]), s.byItem.get(s.items[0]), s.byItem.size],
+    limitation: {
+      readme: "A `Map` or `Set` built from the state's values (`new Set(state.items)`)",
+      restored: { value: [false, undefined, 1] },
+    },
+  },
+  {
+    name: "identity: a Map and a Set built from toRaw() of the state's values",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        byItem = new Map<object, number>();
+        picked = new Set<object>();
+      },
+    act: (s) => {
+      s.picked = new Set(toRaw(s.items));
+      s.byItem = new Map(toRaw(s.items).map((item: object, index: number) => [item, index]));
+      return [s.picked.has(s.items[0]), s.byItem.get(s.items[1])];
+    },
+    observe: (s) => [s.picked.has(s.items[1]), s.byItem.get(s.items[0]), s.byItem.size],
+  },
+  {
+    name: "identity: a value read back is the Proxy, not the object put in",
+    make: () =>
+      class {
+        sel: object | undefined;
+        map = new Map<object, number>();
+        items: object[] = [];
+      },
+    observe: (s) => {
+      const item = { n: 1 };
+      const key = { id: 1 };
+      s.sel = item;
+      s.map.clear();
+      s.map.set(key, 1);
+      s.items.length = 0;
+      s.items.push(item);
+      const seen = new Set(s.items);
+      return [
+        s.sel === item,
+        [...s.map.keys()][0] === key,
+        seen.has(item),
+        seen.add(item).size,
+        toRaw(s.sel) === item,
+        toRaw([...s.map.keys()][0]) === key,
+        new Set(toRaw(s.items)).has(item),
+      ];
+    },
+    limitation: {
+      readme: "`state.sel = item; state.sel === item` is `false`",
+      persisted: { value: [false, false, false, 2, true, true, true] },
+      restored: { value: [false, false, false, 2, true, true, true] },
     },
   },
   // 8. Symbols and non-enumerable properties
