@@ -58,6 +58,32 @@ const ARRAY_SEARCHES: ReadonlySet<PropertyKey> = new Set(["includes", "indexOf",
 // The Map and Set methods whose first argument is a key or an element.
 const KEYED: ReadonlySet<PropertyKey> = new Set(["get", "has", "delete", "set", "add"]);
 
+/** Per prototype: the keys its chain reads through a getter written in JavaScript, or null. */
+const getterKeys = new WeakMap<object, ReadonlySet<PropertyKey> | null>();
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+function gettersOf(proto: object | null): ReadonlySet<PropertyKey> | undefined {
+  if (proto === null) return undefined;
+  let keys = getterKeys.get(proto);
+  if (keys === undefined) {
+    const found = new Set<PropertyKey>();
+    const seen = new Set<PropertyKey>();
+    for (let p: object | null = proto; p !== null && p !== Object.prototype; ) {
+      for (const key of Reflect.ownKeys(p)) {
+        if (seen.has(key)) continue; // shadowed by a prototype nearer the object
+        seen.add(key);
+        const get = Reflect.getOwnPropertyDescriptor(p, key)?.get;
+        // Built-in getters (`Map#size`, `URL#href`) change nothing.
+        if (get && !NATIVE.test(Function.prototype.toString.call(get))) found.add(key);
+      }
+      p = Reflect.getPrototypeOf(p);
+    }
+    keys = found.size > 0 ? found : null;
+    getterKeys.set(proto, keys);
+  }
+  return keys ?? undefined;
+}
+
 function kindOf(target: object): Kind {
   if (Array.isArray(target)) return "native";
   const proto: unknown = Object.getPrototypeOf(target);
@@ -130,6 +156,10 @@ class Handler implements ProxyHandler<object> {
   #fn: unknown;
   #method: AnyFunction | undefined;
   #methods: WeakMap<AnyFunction, AnyFunction> | undefined; // most objects never have a method read
+  // The keys a class instance reads through its own getters (undefined for most objects), and
+  // the last key read that is none of them: a loop over `state.count` checks no set.
+  #getters: ReadonlySet<PropertyKey> | undefined;
+  #notGetter: PropertyKey | undefined;
 
   constructor(
     tracker: Tracker,
@@ -141,6 +171,7 @@ class Handler implements ProxyHandler<object> {
     this.target = target;
     this.kind = kind;
     this.extras = extras;
+    if (kind === "other") this.#getters = gettersOf(Reflect.getPrototypeOf(target));
   }
 
   get(t: object, key: PropertyKey, receiver: unknown): unknown {
@@ -151,6 +182,15 @@ class Handler implements ProxyHandler<object> {
     // (splice, map, …) go through the traps below and are tracked as they write.
     const native = this.kind === "native";
     const value: unknown = Reflect.get(t, key, native ? receiver : t);
+    // A class's getter runs on the raw object too (for its #private fields), so what it writes
+    // (`this._token ??= …`) is unseen: count the read as a change, like a method call.
+    const getters = this.#getters;
+    if (getters !== undefined && key !== this.#notGetter) {
+      if (getters.has(key)) {
+        epoch++;
+        this.tracker.onChange();
+      } else this.#notGetter = key;
+    }
     if (typeof value === "object") return value === null ? value : this.#childFor(key, value);
     if (typeof value !== "function") return value;
     if (value === this.#fn) return this.#method;
@@ -337,6 +377,10 @@ class Handler implements ProxyHandler<object> {
 
   defineProperty(t: object, key: PropertyKey, descriptor: PropertyDescriptor): boolean {
     epoch++;
+    if (this.kind === "other" && descriptor.get) {
+      this.#getters = new Set(this.#getters).add(key);
+      this.#notGetter = undefined;
+    }
     if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
     this.tracker.onChange();
     return true;
@@ -344,7 +388,13 @@ class Handler implements ProxyHandler<object> {
 
   setPrototypeOf(t: object, proto: object | null): boolean {
     const done = Reflect.setPrototypeOf(t, proto);
-    if (done) this.tracker.onChange();
+    if (done) {
+      if (this.kind === "other") {
+        this.#getters = gettersOf(proto);
+        this.#notGetter = undefined;
+      }
+      this.tracker.onChange();
+    }
     return done;
   }
 }

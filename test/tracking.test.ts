@@ -1,5 +1,9 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
 import { describe, expect, test } from "vitest";
+import { MemoryStore, persist, persistSession } from "../src/index.js";
 import { Tracker, toRaw } from "../src/tracking.js";
+import { Browser, SECRET } from "./helpers.js";
 
 function tracked<T extends object>(value: T) {
   const log = { changes: 0 };
@@ -81,6 +85,11 @@ describe("what counts as a change", () => {
       },
     ],
     ["a class method", () => ({ p: new Point() }), (s: { p: Point }) => s.p.move(1)],
+    [
+      "a class getter (it may write unseen)",
+      () => ({ p: new Point() }),
+      (s: { p: Point }) => s.p.moves,
+    ],
   ];
 
   test.each(cases)("%s is seen", (_, make, mutate) => {
@@ -112,6 +121,11 @@ describe("what counts as a change", () => {
       (s: { d: Date }) => [s.d.getTime(), s.d.toISOString(), `${s.d}`],
     ],
     ["JSON.stringify", () => ({ a: [1, { b: new Date(0) }] }), (s: object) => JSON.stringify(s)],
+    [
+      "class fields and built-in getters",
+      () => ({ p: new Point(), m: new Map(), d: new Date(0) }),
+      (s: { p: Point; m: Map<string, number>; d: Date }) => [s.p.x, s.p.y, s.m.size, s.d.getTime()],
+    ],
   ];
 
   test.each(reads)("%s are not changes", (_, make, read) => {
@@ -309,6 +323,17 @@ describe("fidelity", () => {
     expect(proxy.box.inner).toBe(box.inner);
   });
 
+  test("a getter defined on a class instance through the Proxy counts as a change when read", () => {
+    const { proxy, log, reset } = tracked({ p: new Point() });
+    void proxy.p.x;
+    Object.defineProperty(proxy.p, "far", { get: () => true, configurable: true });
+    reset();
+    void proxy.p.x;
+    expect(log.changes).toBe(0);
+    void (proxy.p as Point & { far: boolean }).far;
+    expect(log.changes).toBe(1);
+  });
+
   test("an async method counts as a change when it settles", async () => {
     class Loader {
       data: number[] = [];
@@ -322,5 +347,26 @@ describe("fidelity", () => {
     reset();
     await done;
     expect(log.changes).toBe(1);
+  });
+});
+
+describe("through a persisted class", () => {
+  test("a field filled by a getter on its first read is saved: a restore gives the value first seen", async () => {
+    @persist("lazy-token")
+    class Session {
+      _token: string | undefined = undefined;
+      get token() {
+        this._token ??= randomUUID();
+        return this._token;
+      }
+    }
+    const app = new Hono();
+    // cacheSize 0: every request restores the instance from the store.
+    app.use(persistSession({ secret: SECRET, store: new MemoryStore(), cacheSize: 0 }));
+    app.get("/", (c) => c.text(new Session().token));
+    const browser = new Browser(app);
+    const first = await browser.text("/");
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await browser.text("/")).toBe(first);
   });
 });

@@ -54,6 +54,21 @@ export const behaviours: Behaviour[] = [
     observe: (s) => [s.first, s.last, s.full],
   },
   {
+    name: "a getter that fills a field on its first read",
+    make: () => {
+      let made = 0;
+      return class {
+        token: number | undefined = undefined;
+        get lazy() {
+          this.token ??= ++made;
+          return this.token;
+        }
+      };
+    },
+    act: (s) => s.lazy,
+    observe: (s) => [s.lazy, s.token],
+  },
+  {
     name: "methods calling methods, and `this` returned for chaining",
     make: () =>
       class {
