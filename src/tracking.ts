@@ -4,9 +4,9 @@
  * objects, so nothing leaks into `Object.keys`, `JSON.stringify` or the stored state.
  *
  * Methods run against the raw object, not the Proxy: `#private` fields and the internal slots
- * of `Map`, `Set` and `Date` only exist there. A method call on a class instance therefore counts
- * as a change (what it did inside is not seen); the store skips the write when the serialized
- * state turns out unchanged.
+ * of `Map`, `Set` and `Date` only exist there. A method call or a getter read on a class instance
+ * therefore counts as a change (what it did inside is not seen); the store skips the write when
+ * the serialized state turns out unchanged.
  */
 
 /** Proxy → the object it wraps, for every tracker. */
@@ -179,9 +179,10 @@ class Handler implements ProxyHandler<object> {
     // The key of the child last handed out is not an extra (those are looked up first).
     if (extras !== undefined && key !== this.#key && Object.hasOwn(extras, key)) return extras[key];
     // Arrays and plain objects work through the Proxy itself, so their built-in methods
-    // (splice, map, …) go through the traps below and are tracked as they write.
+    // (splice, map, …) go through the traps below and are tracked as they write. Another
+    // receiver (an object inheriting from this one) is what a getter sees, as without a Proxy.
     const native = this.kind === "native";
-    const value: unknown = Reflect.get(t, key, native ? receiver : t);
+    const value: unknown = Reflect.get(t, key, native || receiver !== this.proxy ? receiver : t);
     // A class's getter runs on the raw object too (for its #private fields), so what it writes
     // (`this._token ??= …`) is unseen: count the read as a change, like a method call.
     const getters = this.#getters;
@@ -192,6 +193,8 @@ class Handler implements ProxyHandler<object> {
       } else this.#notGetter = key;
     }
     if (typeof value === "object") return value === null ? value : this.#childFor(key, value);
+    // `Object.prototype.toString` finds no [[DateValue]] slot on a Proxy: the tag names it.
+    if (value === undefined && key === Symbol.toStringTag && this.kind === "date") return "Date";
     if (typeof value !== "function") return value;
     if (value === this.#fn) return this.#method;
     let method = value as AnyFunction;
@@ -277,24 +280,22 @@ class Handler implements ProxyHandler<object> {
         ]);
       };
     } else if ((kind === "map" || kind === "set") && ITERATORS.has(key)) {
+      const Iterator = kind === "map" ? MapIterator : SetIterator;
       const pairs = kind === "map" ? key !== "keys" && key !== "values" : key === "entries";
-      wrapped = function* iterate(this: unknown, ...args: unknown[]) {
-        const entries = Reflect.apply(fn, rawOf(this), args) as Iterable<unknown>;
-        for (const entry of entries) {
-          if (!pairs) yield tracker.wrap(entry);
-          else {
-            const [entryKey, value] = entry as [unknown, unknown];
-            yield [tracker.wrap(entryKey), tracker.wrap(value)];
-          }
-        }
+      wrapped = function (this: unknown, ...args: unknown[]) {
+        const source = Reflect.apply(fn, rawOf(this), args) as Iterator<unknown>;
+        return new Iterator(source, tracker, pairs);
       };
     } else if (kind === "native" && ARRAY_SEARCHES.has(key)) {
       wrapped = search(key, fn, handler);
     } else if (kind === "native") {
-      const sortArgs = ([compare]: unknown[]) =>
-        typeof compare === "function"
+      // Any other comparator goes as it is, for the sort to refuse it as on a plain array.
+      const sortArgs = (args: unknown[]) => {
+        const compare = args[0];
+        return typeof compare === "function"
           ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
-          : [];
+          : args;
+      };
       // An array mutator: it changes no property's attributes, so the epoch stays.
       const mutate = function (this: unknown, ...args: unknown[]) {
         // Called on another array (`push.call(other, …)`): that array's own traps see it.
@@ -350,8 +351,6 @@ class Handler implements ProxyHandler<object> {
     return wrapped;
   }
 
-  // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
-  // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
   /** Forgets the remembered child of `key`, so a replaced subtree is not kept alive by it. */
   #forget(key: PropertyKey): void {
     if (key !== this.#key) return;
@@ -360,33 +359,58 @@ class Handler implements ProxyHandler<object> {
     this.#child = undefined;
   }
 
-  set(t: object, key: PropertyKey, value: unknown): boolean {
+  // A refused operation (frozen, read-only) returns false, as on a plain object: `Reflect.set`
+  // gets false, strict-mode code a TypeError (the Proxy's words, not the plain ones).
+  set(t: object, key: PropertyKey, value: unknown, receiver: unknown): boolean {
+    if (receiver !== this.proxy) {
+      // An object inheriting from this one (`Object.create(state.defaults).theme = …`), or
+      // `Reflect.set`'s receiver: the property lands there, or a setter runs with it as `this`.
+      if (!Reflect.set(t, key, value, receiver)) return false;
+      this.tracker.onChange();
+      return true;
+    }
     this.#forget(key);
-    const raw = rawOf(value);
-    if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
+    if (!Reflect.set(t, key, rawOf(value), t)) return false;
     this.tracker.onChange();
     return true;
   }
 
   deleteProperty(t: object, key: PropertyKey): boolean {
+    if (!Reflect.deleteProperty(t, key)) return false;
     this.#forget(key);
-    if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
     this.tracker.onChange();
     return true;
   }
 
   defineProperty(t: object, key: PropertyKey, descriptor: PropertyDescriptor): boolean {
     epoch++;
+    if (!Reflect.defineProperty(t, key, descriptor)) return false;
     if (this.kind === "other" && descriptor.get) {
       this.#getters = new Set(this.#getters).add(key);
       this.#notGetter = undefined;
     }
-    if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
     this.tracker.onChange();
     return true;
   }
 
+  // Wraps an object value as `get` does, where the Proxy's rules allow it: the raw object
+  // handed out would take writes unseen.
+  getOwnPropertyDescriptor(t: object, key: PropertyKey): PropertyDescriptor | undefined {
+    const own = Reflect.getOwnPropertyDescriptor(t, key);
+    if (own === undefined || typeof own.value !== "object" || own.value === null) return own;
+    if (own.configurable || own.writable) own.value = this.tracker.wrap(own.value);
+    else if (!Object.isFrozen(own.value)) this.tracker.onChange(); // as #childFor does
+    return own;
+  }
+
   setPrototypeOf(t: object, proto: object | null): boolean {
+    // The engine's check for a cycle stops at a Proxy: look through ours, to refuse what a
+    // plain object would (the prototype itself is set as given, so it reads back the same).
+    const seen = new Set<object>();
+    for (let p = rawOf(proto); p !== null && !seen.has(p); p = rawOf(Reflect.getPrototypeOf(p))) {
+      if (p === t) return false;
+      seen.add(p);
+    }
     const done = Reflect.setPrototypeOf(t, proto);
     if (done) {
       if (this.kind === "other") {
@@ -437,3 +461,49 @@ function search(key: PropertyKey, fn: AnyFunction, handler: Handler): AnyFunctio
       : Math.max(found as number, other as number);
   };
 }
+
+/**
+ * The class of the iterators that a Map's or a Set's `entries`, `keys`, `values` and
+ * `[Symbol.iterator]` give through the Proxy: they inherit from the built-in ones (`[object Map
+ * Iterator]`, iterator helpers), and hand out the Proxies of what they reach.
+ */
+function trackingIterator(builtIn: object) {
+  const prototype = Reflect.getPrototypeOf(builtIn) as Iterator<unknown>;
+  const builtInNext = prototype.next;
+  class TrackingIterator {
+    readonly #source: Iterator<unknown>;
+    readonly #tracker: Tracker;
+    readonly #pairs: boolean;
+
+    constructor(source: Iterator<unknown>, tracker: Tracker, pairs: boolean) {
+      this.#source = source;
+      this.#tracker = tracker;
+      this.#pairs = pairs;
+    }
+
+    static #owns(value: unknown): boolean {
+      return typeof value === "object" && value !== null && #source in value;
+    }
+
+    next(): IteratorResult<unknown> {
+      // Called on anything else: the built-in `next` throws the plain TypeError.
+      if (!TrackingIterator.#owns(this)) return Reflect.apply(builtInNext, this, []);
+      const result = this.#source.next();
+      if (result.done) return result;
+      const tracker = this.#tracker;
+      if (!this.#pairs) result.value = tracker.wrap(result.value);
+      else {
+        const pair = result.value as unknown[]; // a new array from each `next`
+        pair[0] = tracker.wrap(pair[0]);
+        pair[1] = tracker.wrap(pair[1]);
+      }
+      return result;
+    }
+  }
+  Reflect.setPrototypeOf(TrackingIterator.prototype, prototype);
+  Reflect.deleteProperty(TrackingIterator.prototype, "constructor");
+  return TrackingIterator;
+}
+
+const MapIterator = trackingIterator(new Map().entries());
+const SetIterator = trackingIterator(new Set().values());
