@@ -179,19 +179,12 @@ class Handler implements ProxyHandler<object> {
     // The key of the child last handed out is not an extra (those are looked up first).
     if (extras !== undefined && key !== this.#key && Object.hasOwn(extras, key)) return extras[key];
     // Arrays and plain objects work through the Proxy itself, so their built-in methods
-    // (splice, map, …) go through the traps below and are tracked as they write. Another
-    // receiver (an object inheriting from this one) is what a getter sees, as without a Proxy.
+    // (splice, map, …) go through the traps below and are tracked as they write.
     const native = this.kind === "native";
-    const value: unknown = Reflect.get(t, key, native || receiver !== this.proxy ? receiver : t);
-    // A class's getter runs on the raw object too (for its #private fields), so what it writes
-    // (`this._token ??= …`) is unseen: count the read as a change, like a method call.
-    const getters = this.#getters;
-    if (getters !== undefined && key !== this.#notGetter) {
-      if (getters.has(key)) {
-        epoch++;
-        this.tracker.onChange();
-      } else this.#notGetter = key;
-    }
+    const value: unknown =
+      this.#getters === undefined || key === this.#notGetter
+        ? Reflect.get(t, key, native ? receiver : t)
+        : this.#viaGetter(t, key, receiver);
     if (typeof value === "object") return value === null ? value : this.#childFor(key, value);
     // `Object.prototype.toString` finds no [[DateValue]] slot on a Proxy: the tag names it.
     if (value === undefined && key === Symbol.toStringTag && this.kind === "date") return "Date";
@@ -211,6 +204,21 @@ class Handler implements ProxyHandler<object> {
     this.#fn = value;
     this.#method = method;
     return method;
+  }
+
+  /** A read of a class instance that has getters of its own. */
+  #viaGetter(t: object, key: PropertyKey, receiver: unknown): unknown {
+    if (!this.#getters?.has(key)) {
+      this.#notGetter = key;
+      return Reflect.get(t, key, t);
+    }
+    // The getter runs on the raw object too (for its #private fields), so what it writes
+    // (`this._token ??= …`) is unseen: count the read as a change, like a method call. Through
+    // an object inheriting from this one, it runs on that object, as without a Proxy.
+    const value: unknown = Reflect.get(t, key, receiver === this.proxy ? t : receiver);
+    epoch++;
+    this.tracker.onChange();
+    return value;
   }
 
   #childFor(key: PropertyKey, value: object): object {
