@@ -73,7 +73,8 @@ function gettersOf(proto: object | null): ReadonlySet<PropertyKey> | undefined {
         if (seen.has(key)) continue; // shadowed by a prototype nearer the object
         seen.add(key);
         const get = Reflect.getOwnPropertyDescriptor(p, key)?.get;
-        // Built-in getters (`Map#size`, `URL#href`) change nothing.
+        // Built-in getters (`Map#size`, `RegExp#flags`) change nothing; Node writes `URL`'s in
+        // JavaScript, so reading `url.href` counts like calling `url.toString()` did already.
         if (get && !NATIVE.test(Function.prototype.toString.call(get))) found.add(key);
       }
       p = Reflect.getPrototypeOf(p);
