@@ -4,9 +4,9 @@
  * objects, so nothing leaks into `Object.keys`, `JSON.stringify` or the stored state.
  *
  * Methods run against the raw object, not the Proxy: `#private` fields and the internal slots
- * of `Map`, `Set` and `Date` only exist there. A method call on a class instance therefore counts
- * as a change (what it did inside is not seen); the store skips the write when the serialized
- * state turns out unchanged.
+ * of `Map`, `Set` and `Date` only exist there. A method call or a getter read on a class instance
+ * therefore counts as a change (what it did inside is not seen); the store skips the write when
+ * the serialized state turns out unchanged.
  */
 
 /** Proxy → the object it wraps, for every tracker. */
@@ -52,6 +52,38 @@ const ARRAY_MUTATORS: ReadonlySet<PropertyKey> = new Set([
   "fill",
   "copyWithin",
 ]);
+// Run on the raw array, whose elements are the objects the code put in; a search through the
+// Proxy would compare each element's Proxy with them and never find one.
+const ARRAY_SEARCHES: ReadonlySet<PropertyKey> = new Set(["includes", "indexOf", "lastIndexOf"]);
+// The Map and Set methods whose first argument is a key or an element.
+const KEYED: ReadonlySet<PropertyKey> = new Set(["get", "has", "delete", "set", "add"]);
+
+/** Per prototype: the keys its chain reads through a getter written in JavaScript, or null. */
+const getterKeys = new WeakMap<object, ReadonlySet<PropertyKey> | null>();
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+
+function gettersOf(proto: object | null): ReadonlySet<PropertyKey> | undefined {
+  if (proto === null) return undefined;
+  let keys = getterKeys.get(proto);
+  if (keys === undefined) {
+    const found = new Set<PropertyKey>();
+    const seen = new Set<PropertyKey>();
+    for (let p: object | null = proto; p !== null && p !== Object.prototype; ) {
+      for (const key of Reflect.ownKeys(p)) {
+        if (seen.has(key)) continue; // shadowed by a prototype nearer the object
+        seen.add(key);
+        const get = Reflect.getOwnPropertyDescriptor(p, key)?.get;
+        // Built-in getters (`Map#size`, `RegExp#flags`) change nothing; Node writes `URL`'s in
+        // JavaScript, so reading `url.href` counts like calling `url.toString()` did already.
+        if (get && !NATIVE.test(Function.prototype.toString.call(get))) found.add(key);
+      }
+      p = Reflect.getPrototypeOf(p);
+    }
+    keys = found.size > 0 ? found : null;
+    getterKeys.set(proto, keys);
+  }
+  return keys ?? undefined;
+}
 
 function kindOf(target: object): Kind {
   if (Array.isArray(target)) return "native";
@@ -84,6 +116,11 @@ export class Tracker {
     if (typeof value !== "object" || value === null || value instanceof Promise) return value;
     const raw = rawOf(value) as object;
     return (this.#proxies.get(raw) ?? this.#create(raw)) as T;
+  }
+
+  /** The Proxy already made for `raw`, if any. */
+  existing(raw: object): object | undefined {
+    return this.#proxies.get(raw);
   }
 
   /** The Proxy for a root instance, with `extras` (methods such as `clearCookieState`) on top. */
@@ -120,6 +157,10 @@ class Handler implements ProxyHandler<object> {
   #fn: unknown;
   #method: AnyFunction | undefined;
   #methods: WeakMap<AnyFunction, AnyFunction> | undefined; // most objects never have a method read
+  // The keys a class instance reads through its own getters (undefined for most objects), and
+  // the last key read that is none of them: a loop over `state.count` checks no set.
+  #getters: ReadonlySet<PropertyKey> | undefined;
+  #notGetter: PropertyKey | undefined;
 
   constructor(
     tracker: Tracker,
@@ -131,6 +172,7 @@ class Handler implements ProxyHandler<object> {
     this.target = target;
     this.kind = kind;
     this.extras = extras;
+    if (kind === "other") this.#getters = gettersOf(Reflect.getPrototypeOf(target));
   }
 
   get(t: object, key: PropertyKey, receiver: unknown): unknown {
@@ -140,8 +182,13 @@ class Handler implements ProxyHandler<object> {
     // Arrays and plain objects work through the Proxy itself, so their built-in methods
     // (splice, map, …) go through the traps below and are tracked as they write.
     const native = this.kind === "native";
-    const value: unknown = Reflect.get(t, key, native ? receiver : t);
+    const value: unknown =
+      this.#getters === undefined || key === this.#notGetter
+        ? Reflect.get(t, key, native ? receiver : t)
+        : this.#viaGetter(t, key, receiver);
     if (typeof value === "object") return value === null ? value : this.#childFor(key, value);
+    // `Object.prototype.toString` finds no [[DateValue]] slot on a Proxy: the tag names it.
+    if (value === undefined && key === Symbol.toStringTag && this.kind === "date") return "Date";
     if (typeof value !== "function") return value;
     if (value === this.#fn) return this.#method;
     let method = value as AnyFunction;
@@ -149,7 +196,7 @@ class Handler implements ProxyHandler<object> {
     // they change is only seen through the call.
     if (native) {
       if (
-        ARRAY_MUTATORS.has(key) &&
+        (ARRAY_MUTATORS.has(key) || ARRAY_SEARCHES.has(key)) &&
         Array.isArray(t) &&
         value === Reflect.get(Array.prototype, key)
       )
@@ -158,6 +205,21 @@ class Handler implements ProxyHandler<object> {
     this.#fn = value;
     this.#method = method;
     return method;
+  }
+
+  /** A read of a class instance that has getters of its own. */
+  #viaGetter(t: object, key: PropertyKey, receiver: unknown): unknown {
+    if (!this.#getters?.has(key)) {
+      this.#notGetter = key;
+      return Reflect.get(t, key, t);
+    }
+    // The getter runs on the raw object too (for its #private fields), so what it writes
+    // (`this._token ??= …`) is unseen: count the read as a change, like a method call. Through
+    // an object inheriting from this one, it runs on that object, as without a Proxy.
+    const value: unknown = Reflect.get(t, key, receiver === this.proxy ? t : receiver);
+    epoch++;
+    this.tracker.onChange();
+    return value;
   }
 
   #childFor(key: PropertyKey, value: object): object {
@@ -227,22 +289,22 @@ class Handler implements ProxyHandler<object> {
         ]);
       };
     } else if ((kind === "map" || kind === "set") && ITERATORS.has(key)) {
+      const Iterator = kind === "map" ? MapIterator : SetIterator;
       const pairs = kind === "map" ? key !== "keys" && key !== "values" : key === "entries";
-      wrapped = function* iterate(this: unknown, ...args: unknown[]) {
-        const entries = Reflect.apply(fn, rawOf(this), args) as Iterable<unknown>;
-        for (const entry of entries) {
-          if (!pairs) yield tracker.wrap(entry);
-          else {
-            const [entryKey, value] = entry as [unknown, unknown];
-            yield [tracker.wrap(entryKey), tracker.wrap(value)];
-          }
-        }
+      wrapped = function (this: unknown, ...args: unknown[]) {
+        const source = Reflect.apply(fn, rawOf(this), args) as Iterator<unknown>;
+        return new Iterator(source, tracker, pairs);
       };
+    } else if (kind === "native" && ARRAY_SEARCHES.has(key)) {
+      wrapped = search(key, fn, handler);
     } else if (kind === "native") {
-      const sortArgs = ([compare]: unknown[]) =>
-        typeof compare === "function"
+      // Any other comparator goes as it is, for the sort to refuse it as on a plain array.
+      const sortArgs = (args: unknown[]) => {
+        const compare = args[0];
+        return typeof compare === "function"
           ? [(a: unknown, b: unknown) => compare(tracker.wrap(a), tracker.wrap(b))]
-          : [];
+          : args;
+      };
       // An array mutator: it changes no property's attributes, so the epoch stays.
       const mutate = function (this: unknown, ...args: unknown[]) {
         // Called on another array (`push.call(other, …)`): that array's own traps see it.
@@ -282,8 +344,11 @@ class Handler implements ProxyHandler<object> {
       // The built-in methods of Map, Set and Date change no property's attributes; a class's
       // own methods may (`Object.freeze(this)`), and they run on the raw object.
       const unseen = kind === "other";
+      const keyed = (kind === "map" || kind === "set") && KEYED.has(key);
       wrapped = function (this: unknown, ...args: unknown[]) {
         for (let index = 0; index < args.length; index++) args[index] = rawOf(args[index]);
+        if (keyed && args.length > 0 && this === handler.proxy)
+          args[0] = entryKey(target as Map<unknown, unknown>, args[0], tracker);
         if (unseen) epoch++;
         const result = Reflect.apply(fn, rawOf(this), args);
         if (unseen) epoch++;
@@ -295,8 +360,6 @@ class Handler implements ProxyHandler<object> {
     return wrapped;
   }
 
-  // When the raw operation is refused (frozen, read-only), repeat it the plain way so the
-  // user gets the very TypeError a plain object throws, not the Proxy's "trap returned falsish".
   /** Forgets the remembered child of `key`, so a replaced subtree is not kept alive by it. */
   #forget(key: PropertyKey): void {
     if (key !== this.#key) return;
@@ -305,31 +368,151 @@ class Handler implements ProxyHandler<object> {
     this.#child = undefined;
   }
 
-  set(t: object, key: PropertyKey, value: unknown): boolean {
+  // A refused operation (frozen, read-only) returns false, as on a plain object: `Reflect.set`
+  // gets false, strict-mode code a TypeError (the Proxy's words, not the plain ones).
+  set(t: object, key: PropertyKey, value: unknown, receiver: unknown): boolean {
+    if (receiver !== this.proxy) {
+      // An object inheriting from this one (`Object.create(state.defaults).theme = …`), or
+      // `Reflect.set`'s receiver: the property lands there, or a setter runs with it as `this`.
+      if (!Reflect.set(t, key, value, receiver)) return false;
+      this.tracker.onChange();
+      return true;
+    }
     this.#forget(key);
-    const raw = rawOf(value);
-    if (!Reflect.set(t, key, raw, t)) (t as Record<PropertyKey, unknown>)[key] = raw;
+    if (!Reflect.set(t, key, rawOf(value), t)) return false;
     this.tracker.onChange();
     return true;
   }
 
   deleteProperty(t: object, key: PropertyKey): boolean {
+    if (!Reflect.deleteProperty(t, key)) return false;
     this.#forget(key);
-    if (!Reflect.deleteProperty(t, key)) delete (t as Record<PropertyKey, unknown>)[key];
     this.tracker.onChange();
     return true;
   }
 
   defineProperty(t: object, key: PropertyKey, descriptor: PropertyDescriptor): boolean {
     epoch++;
-    if (!Reflect.defineProperty(t, key, descriptor)) Object.defineProperty(t, key, descriptor);
+    if (!Reflect.defineProperty(t, key, descriptor)) return false;
+    if (this.kind === "other" && descriptor.get) {
+      this.#getters = new Set(this.#getters).add(key);
+      this.#notGetter = undefined;
+    }
     this.tracker.onChange();
     return true;
   }
 
+  // Wraps an object value as `get` does, where the Proxy's rules allow it: the raw object
+  // handed out would take writes unseen.
+  getOwnPropertyDescriptor(t: object, key: PropertyKey): PropertyDescriptor | undefined {
+    const own = Reflect.getOwnPropertyDescriptor(t, key);
+    if (own === undefined || typeof own.value !== "object" || own.value === null) return own;
+    if (own.configurable || own.writable) own.value = this.tracker.wrap(own.value);
+    else if (!Object.isFrozen(own.value)) this.tracker.onChange(); // as #childFor does
+    return own;
+  }
+
   setPrototypeOf(t: object, proto: object | null): boolean {
+    // The engine's check for a cycle stops at a Proxy: look through ours, to refuse what a
+    // plain object would (the prototype itself is set as given, so it reads back the same).
+    const seen = new Set<object>();
+    for (let p = rawOf(proto); p !== null && !seen.has(p); p = rawOf(Reflect.getPrototypeOf(p))) {
+      if (p === t) return false;
+      seen.add(p);
+    }
     const done = Reflect.setPrototypeOf(t, proto);
-    if (done) this.tracker.onChange();
+    if (done) {
+      if (this.kind === "other") {
+        this.#getters = gettersOf(proto);
+        this.#notGetter = undefined;
+      }
+      this.tracker.onChange();
+    }
     return done;
   }
 }
+
+/**
+ * `key` (raw) in the form `collection` holds it: raw, or as the Proxy that a Map or Set built
+ * from the state's values (`new Set(state.items)`) holds, so that `has`, `get`, `delete`, `set`
+ * and `add` see one entry per object, as they would without Proxies.
+ */
+function entryKey(
+  collection: Map<unknown, unknown> | Set<unknown>,
+  key: unknown,
+  tracker: Tracker,
+) {
+  if (typeof key !== "object" || key === null || collection.has(key)) return key;
+  const proxy = tracker.existing(key);
+  return proxy !== undefined && collection.has(proxy) ? proxy : key;
+}
+
+/**
+ * `includes`, `indexOf` or `lastIndexOf` of a tracked array: on the raw array, for the object
+ * either as the code put it in or as the Proxy a copy made through the state holds, keeping the
+ * match a plain array would give (the first, the last, any).
+ */
+function search(key: PropertyKey, fn: AnyFunction, handler: Handler): AnyFunction {
+  const { target, tracker } = handler;
+  return function (this: unknown, ...args: unknown[]) {
+    if (this !== handler.proxy && rawOf(this) !== target) return Reflect.apply(fn, this, args);
+    const raw = rawOf(args[0]);
+    args[0] = raw;
+    const found = Reflect.apply(fn, target, args);
+    const proxy = typeof raw === "object" && raw !== null ? tracker.existing(raw) : undefined;
+    if (proxy === undefined) return found;
+    args[0] = proxy;
+    const other = Reflect.apply(fn, target, args);
+    if (key === "includes") return found || other;
+    if (found === -1 || other === -1) return found === -1 ? other : found;
+    return key === "indexOf"
+      ? Math.min(found as number, other as number)
+      : Math.max(found as number, other as number);
+  };
+}
+
+/**
+ * The class of the iterators that a Map's or a Set's `entries`, `keys`, `values` and
+ * `[Symbol.iterator]` give through the Proxy: they inherit from the built-in ones (`[object Map
+ * Iterator]`, iterator helpers), and hand out the Proxies of what they reach.
+ */
+function trackingIterator(builtIn: object) {
+  const prototype = Reflect.getPrototypeOf(builtIn) as Iterator<unknown>;
+  const builtInNext = prototype.next;
+  class TrackingIterator {
+    readonly #source: Iterator<unknown>;
+    readonly #tracker: Tracker;
+    readonly #pairs: boolean;
+
+    constructor(source: Iterator<unknown>, tracker: Tracker, pairs: boolean) {
+      this.#source = source;
+      this.#tracker = tracker;
+      this.#pairs = pairs;
+    }
+
+    static #owns(value: unknown): boolean {
+      return typeof value === "object" && value !== null && #source in value;
+    }
+
+    next(): IteratorResult<unknown> {
+      // Called on anything else: the built-in `next` throws the plain TypeError.
+      if (!TrackingIterator.#owns(this)) return Reflect.apply(builtInNext, this, []);
+      const result = this.#source.next();
+      if (result.done) return result;
+      const tracker = this.#tracker;
+      if (!this.#pairs) result.value = tracker.wrap(result.value);
+      else {
+        const pair = result.value as unknown[]; // a new array from each `next`
+        pair[0] = tracker.wrap(pair[0]);
+        pair[1] = tracker.wrap(pair[1]);
+      }
+      return result;
+    }
+  }
+  Reflect.setPrototypeOf(TrackingIterator.prototype, prototype);
+  Reflect.deleteProperty(TrackingIterator.prototype, "constructor");
+  return TrackingIterator;
+}
+
+const MapIterator = trackingIterator(new Map().entries());
+const SetIterator = trackingIterator(new Set().values());

@@ -9,6 +9,8 @@
  * every one of them.
  */
 
+import { toRaw } from "../../src/index.js";
+
 // biome-ignore lint/suspicious/noExplicitAny: behaviours reach into every kind of class
 export type State = any;
 
@@ -24,6 +26,16 @@ export interface Behaviour {
    */
   limitation?: { readme: string; restored: unknown; persisted?: unknown };
 }
+
+/** What `run` throws, as text, so that an observation can hold several errors. */
+const thrown = (run: () => unknown) => {
+  try {
+    run();
+    return "no error";
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`;
+  }
+};
 
 const keysOf = (value: object) => {
   const forIn: string[] = [];
@@ -50,6 +62,21 @@ export const behaviours: Behaviour[] = [
       s.full = "Grace Hopper";
     },
     observe: (s) => [s.first, s.last, s.full],
+  },
+  {
+    name: "a getter that fills a field on its first read",
+    make: () => {
+      let made = 0;
+      return class {
+        token: number | undefined = undefined;
+        get lazy() {
+          this.token ??= ++made;
+          return this.token;
+        }
+      };
+    },
+    act: (s) => s.lazy,
+    observe: (s) => [s.lazy, s.token],
   },
   {
     name: "methods calling methods, and `this` returned for chaining",
@@ -82,6 +109,72 @@ export const behaviours: Behaviour[] = [
       s.onClick();
     },
     observe: (s) => [s.clicks, typeof s.onClick],
+  },
+  {
+    name: "the name and length of methods read through the instance",
+    make: () =>
+      class {
+        list = [1];
+        map = new Map();
+        set = new Set();
+        when = new Date(0);
+        add(a: number, b: number) {
+          return a + b;
+        }
+      },
+    observe: (s) =>
+      [
+        s.add,
+        s.list.push,
+        s.list.splice,
+        s.list.indexOf,
+        s.list.sort,
+        s.map.get,
+        s.map.set,
+        s.map.entries,
+        s.map.forEach,
+        s.set.add,
+        s.set.values,
+        s.when.setTime,
+        s.when.getTime,
+      ].map((method) => `${method.name}/${method.length}`),
+    limitation: {
+      readme: "Methods read through the instance are wrappers",
+      persisted: {
+        value: [
+          "wrapped/0",
+          "push/0",
+          "mutate/0",
+          "/0",
+          "mutate/0",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+          "forEach/2",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+        ],
+      },
+      restored: {
+        value: [
+          "wrapped/0",
+          "push/0",
+          "mutate/0",
+          "/0",
+          "mutate/0",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+          "forEach/2",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+          "wrapped/0",
+        ],
+      },
+    },
   },
   // 2. Private, static, inheritance
   {
@@ -237,6 +330,54 @@ export const behaviours: Behaviour[] = [
       restored: { throws: "DataCloneError", message: "#<Object> could not be cloned." },
     },
   },
+  {
+    name: "a write through an object inheriting from a state object lands on that object",
+    make: () =>
+      class {
+        defaults = { theme: "light" };
+        other = { theme: "none" };
+      },
+    act: (s) => {
+      const mine = Object.create(s.defaults);
+      mine.theme = "dark";
+      const done = Reflect.set(s.defaults, "theme", "blue", s.other);
+      return [mine.theme, Object.hasOwn(mine, "theme"), done, s.other.theme];
+    },
+    observe: (s) => [s.defaults.theme, s.other.theme],
+  },
+  {
+    name: "Object.getOwnPropertyDescriptor(s) of the instance hand out tracked values",
+    make: () =>
+      class {
+        obj = { n: 1 };
+        list = [{ n: 1 }];
+      },
+    act: (s) => {
+      (Object.getOwnPropertyDescriptor(s, "obj") as PropertyDescriptor).value.n = 2;
+      (Object.getOwnPropertyDescriptors(s.list)[0] as PropertyDescriptor).value.n = 3;
+    },
+    observe: (s) => [s.obj.n, s.list[0].n],
+  },
+  {
+    name: "prototype cycles are refused, through the instance too",
+    make: () =>
+      class {
+        a = { n: 1 };
+        b = { n: 2 };
+      },
+    observe: (s) => {
+      const results = [
+        Reflect.setPrototypeOf(s.a, s.a),
+        Reflect.setPrototypeOf(s.a, s.b),
+        Object.getPrototypeOf(s.a) === s.b,
+        Reflect.setPrototypeOf(s.b, s.a),
+        Reflect.setPrototypeOf(s.b, Object.create(s.a)),
+      ];
+      Reflect.setPrototypeOf(s.a, Object.prototype);
+      Reflect.setPrototypeOf(s.b, Object.prototype);
+      return results;
+    },
+  },
   // 4. Arrays
   // One behaviour per method, so that each one untracked would show alone.
   ...(
@@ -281,6 +422,14 @@ export const behaviours: Behaviour[] = [
       s.list.entries().next().value,
       s.list.map((x: string) => x),
     ],
+  },
+  {
+    name: "Array sort with a comparator that is neither a function nor undefined",
+    make: () =>
+      class {
+        list = [3, 1, 2];
+      },
+    observe: (s) => [thrown(() => s.list.sort(null)), thrown(() => s.list.sort({})), [...s.list]],
   },
   {
     name: "array holes",
@@ -389,6 +538,52 @@ export const behaviours: Behaviour[] = [
       },
     },
   },
+  {
+    name: "Map and Set iterators are Map and Set Iterators",
+    make: () =>
+      class {
+        map = new Map([["a", { n: 1 }]]);
+        set = new Set(["x"]);
+      },
+    observe: (s) => {
+      const tag = (value: unknown) => Object.prototype.toString.call(value);
+      const entries = s.map.entries();
+      const values = s.set.values();
+      return [
+        tag(entries),
+        tag(s.map.keys()),
+        tag(s.map[Symbol.iterator]()),
+        tag(values),
+        tag(s.set.entries()),
+        entries.next.name,
+        entries.next.length,
+        thrown(() => entries.next.call({})),
+        thrown(() => entries.next.call(1)),
+        thrown(() => values.next.call(new Map().entries())),
+        entries[Symbol.iterator]() === entries,
+        Object.keys(entries),
+        JSON.stringify(entries.next()),
+        JSON.stringify(entries.next()),
+        JSON.stringify([...s.set.entries()]),
+      ];
+    },
+  },
+  {
+    name: "the prototype of a Map iterator",
+    make: () =>
+      class {
+        map = new Map([["a", 1]]);
+      },
+    observe: (s) => [
+      Object.getPrototypeOf(s.map.entries()) === Object.getPrototypeOf(new Map().entries()),
+      s.map.entries() instanceof Object.getPrototypeOf(new Map().entries()).constructor,
+    ],
+    limitation: {
+      readme: "The iterators of a nested `Map` or `Set`",
+      persisted: { value: [false, true] },
+      restored: { value: [false, true] },
+    },
+  },
   // 6. Dates
   ...(
     [
@@ -436,10 +631,35 @@ export const behaviours: Behaviour[] = [
         when = new Date(0);
       },
     observe: (s) => Object.prototype.toString.call(s.when),
+  },
+  {
+    name: "Symbol.toStringTag of a Date",
+    make: () =>
+      class {
+        when = new Date(0);
+      },
+    observe: (s) => [s.when[Symbol.toStringTag], Symbol.toStringTag in s.when],
     limitation: {
-      readme: "`Object.prototype.toString` of a nested `Date` gives `[object Object]`",
-      persisted: { value: "[object Object]" },
-      restored: { value: "[object Object]" },
+      readme: '`state.when[Symbol.toStringTag]` is `"Date"`',
+      persisted: { value: ["Date", false] },
+      restored: { value: ["Date", false] },
+    },
+  },
+  {
+    name: "new Date() of a Date",
+    make: () =>
+      class {
+        when = new Date(1234);
+      },
+    observe: (s) => [
+      new Date(s.when).getTime(),
+      new Date(s.when.getTime()).getTime(),
+      new Date(+s.when).getTime(),
+    ],
+    limitation: {
+      readme: "`new Date(state.when)` drops the milliseconds",
+      persisted: { value: [1000, 1234, 1234] },
+      restored: { value: [1000, 1234, 1234] },
     },
   },
   // 7. Identity
@@ -459,6 +679,152 @@ export const behaviours: Behaviour[] = [
     observe: (s) => {
       const again = s;
       return [s.a === again.a, s.a.ref === s.b.ref, s.b.ref.n, s.cycle.self === s.cycle];
+    },
+  },
+  {
+    name: "identity: indexOf, includes and lastIndexOf find the object put in",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+      },
+    act: (s) => {
+      const temp = { n: 3 };
+      s.items.push(temp, { n: 4 });
+      const found = [
+        s.items.indexOf(temp),
+        s.items.includes(temp),
+        s.items.lastIndexOf(temp),
+        s.items.indexOf(s.items[1]),
+        s.items.includes(s.items[3], 3),
+        s.items.indexOf(temp, 3),
+      ];
+      s.items.splice(s.items.indexOf(temp), 1);
+      return found;
+    },
+    observe: (s) => s.items.map((item: { n: number }) => item.n),
+  },
+  {
+    name: "identity: an array built from the state's values still finds them",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        picked: { n: number }[] = [];
+      },
+    act: (s) => {
+      const added = { n: 3 };
+      s.items.push(added);
+      s.picked = s.items.filter(() => true);
+      const second = s.items[1];
+      return [
+        s.picked.indexOf(added),
+        s.picked.indexOf(second),
+        s.picked.lastIndexOf(second),
+        s.picked.includes(added),
+      ];
+    },
+    observe: (s) => [s.picked.map((item: { n: number }) => item.n), s.picked[2] === s.items[2]],
+  },
+  {
+    name: "identity: Map and Set find the object put in",
+    make: () =>
+      class {
+        map = new Map<object, string>();
+        set = new Set<object>();
+      },
+    act: (s) => {
+      const key = { id: 1 };
+      const gone = { id: 2 };
+      s.map.set(key, "v").set(gone, "w");
+      s.set.add(key).add(gone);
+      return [
+        s.map.has(key),
+        s.map.get(key),
+        s.set.has(key),
+        s.map.delete(gone),
+        s.set.delete(gone),
+        s.map.get([...s.map.keys()][0]),
+        s.set.has([...s.set][0]),
+        s.set.add(key).size,
+        s.map.set(key, "again").size,
+      ];
+    },
+    observe: (s) => [JSON.stringify([...s.map]), JSON.stringify([...s.set])],
+  },
+  {
+    name: "identity: a Map and a Set built from the state's values",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        byItem = new Map<object, number>();
+        picked = new Set<object>();
+      },
+    act: (s) => {
+      s.picked = new Set(s.items);
+      s.byItem = new Map(s.items.map((item: object, index: number) => [item, index]));
+      const [first, second] = s.items;
+      return [
+        s.picked.has(first),
+        s.picked.add(second).size,
+        s.byItem.get(second),
+        s.byItem.set(first, 10).size,
+        s.picked.delete(first),
+        s.byItem.delete(second),
+        s.picked.size,
+        s.byItem.size,
+      ];
+    },
+    observe: (s) => [s.picked.has(s.items[1]), s.byItem.get(s.items[0]), s.byItem.size],
+    limitation: {
+      readme: "A `Map` or `Set` built from the state's values (`new Set(state.items)`)",
+      restored: { value: [false, undefined, 1] },
+    },
+  },
+  {
+    name: "identity: a Map and a Set built from toRaw() of the state's values",
+    make: () =>
+      class {
+        items = [{ n: 1 }, { n: 2 }];
+        byItem = new Map<object, number>();
+        picked = new Set<object>();
+      },
+    act: (s) => {
+      s.picked = new Set(toRaw(s.items));
+      s.byItem = new Map(toRaw(s.items).map((item: object, index: number) => [item, index]));
+      return [s.picked.has(s.items[0]), s.byItem.get(s.items[1])];
+    },
+    observe: (s) => [s.picked.has(s.items[1]), s.byItem.get(s.items[0]), s.byItem.size],
+  },
+  {
+    name: "identity: a value read back is the Proxy, not the object put in",
+    make: () =>
+      class {
+        sel: object | undefined;
+        map = new Map<object, number>();
+        items: object[] = [];
+      },
+    observe: (s) => {
+      const item = { n: 1 };
+      const key = { id: 1 };
+      s.sel = item;
+      s.map.clear();
+      s.map.set(key, 1);
+      s.items.length = 0;
+      s.items.push(item);
+      const seen = new Set(s.items);
+      return [
+        s.sel === item,
+        [...s.map.keys()][0] === key,
+        seen.has(item),
+        seen.add(item).size,
+        toRaw(s.sel) === item,
+        toRaw([...s.map.keys()][0]) === key,
+        new Set(toRaw(s.items)).has(item),
+      ];
+    },
+    limitation: {
+      readme: "`state.sel = item; state.sel === item` is `false`",
+      persisted: { value: [false, false, false, 2, true, true, true] },
+      restored: { value: [false, false, false, 2, true, true, true] },
     },
   },
   // 8. Symbols and non-enumerable properties
@@ -485,19 +851,71 @@ export const behaviours: Behaviour[] = [
   },
   // 9. Frozen objects, defineProperty
   {
-    name: "frozen nested objects refuse writes with the plain TypeError",
+    name: "frozen nested objects refuse writes: Reflect's operations return false",
     make: () =>
       class {
         config = { mode: "open" };
       },
     act: (s) => {
       s.config = Object.freeze({ mode: "fixed" });
-      s.config.mode = "changed";
     },
-    observe: (s) => [s.config.mode, Object.isFrozen(s.config)],
+    observe: (s) => [
+      Reflect.set(s.config, "mode", "changed"),
+      Reflect.deleteProperty(s.config, "mode"),
+      Reflect.defineProperty(s.config, "mode", { value: "defined" }),
+      Reflect.setPrototypeOf(s.config, null),
+      s.config.mode,
+      Object.isFrozen(s.config),
+    ],
     limitation: {
       readme: "Frozen objects come back unfrozen",
-      restored: { value: ["fixed", false] },
+      restored: { value: [true, true, true, true, "defined", false] },
+    },
+  },
+  {
+    name: "writes refused by a frozen object, and prototype cycles, throw a TypeError",
+    make: () =>
+      class {
+        config = { mode: "open" };
+        a = {};
+      },
+    observe: (s) => {
+      s.config = Object.freeze({ mode: "fixed" });
+      return [
+        thrown(() => {
+          s.config.mode = "changed";
+        }),
+        thrown(() => {
+          delete s.config.mode;
+        }),
+        thrown(() => Object.defineProperty(s.config, "mode", { value: "defined" })),
+        thrown(() => Object.setPrototypeOf(s.config, null)),
+        thrown(() => Object.setPrototypeOf(s.a, s.a)),
+        s.config.mode,
+      ];
+    },
+    limitation: {
+      readme: "A write refused by a frozen or read-only object",
+      persisted: {
+        value: [
+          "TypeError: 'set' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'deleteProperty' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'defineProperty' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'setPrototypeOf' on proxy: trap returned falsish for property 'undefined'",
+          "TypeError: 'setPrototypeOf' on proxy: trap returned falsish for property 'undefined'",
+          "fixed",
+        ],
+      },
+      restored: {
+        value: [
+          "TypeError: 'set' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'deleteProperty' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'defineProperty' on proxy: trap returned falsish for property 'mode'",
+          "TypeError: 'setPrototypeOf' on proxy: trap returned falsish for property 'undefined'",
+          "TypeError: 'setPrototypeOf' on proxy: trap returned falsish for property 'undefined'",
+          "fixed",
+        ],
+      },
     },
   },
   {
