@@ -402,16 +402,6 @@ class Handler implements ProxyHandler<object> {
     return true;
   }
 
-  // Wraps an object value as `get` does, where the Proxy's rules allow it: the raw object
-  // handed out would take writes unseen.
-  getOwnPropertyDescriptor(t: object, key: PropertyKey): PropertyDescriptor | undefined {
-    const own = Reflect.getOwnPropertyDescriptor(t, key);
-    if (own === undefined || typeof own.value !== "object" || own.value === null) return own;
-    if (own.configurable || own.writable) own.value = this.tracker.wrap(own.value);
-    else if (!Object.isFrozen(own.value)) this.tracker.onChange(); // as #childFor does
-    return own;
-  }
-
   setPrototypeOf(t: object, proto: object | null): boolean {
     // The engine's check for a cycle stops at a Proxy: look through ours, to refuse what a
     // plain object would (the prototype itself is set as given, so it reads back the same).
