@@ -9,8 +9,6 @@ import { rawOf } from "./tracking.js";
  */
 const FORMAT = 1;
 
-const PROTO_KEY = /"__proto__"\s*:/;
-
 export interface Envelope {
   version: number;
   /** When this browser's state was first stored (ms since the epoch): the absolute lifetime counts from here. */
@@ -276,15 +274,24 @@ export function encodeEnvelope(key: string, envelope: Envelope): string {
 
 /** Reads an envelope; throws `INVALID_STATE` with the reason when it is not one of `key`'s. */
 export function decodeEnvelope(key: string, data: string): Envelope {
-  // JSON.parse makes `__proto__` an own key; superjson or a later copy could turn it into a
-  // prototype. Only a key is followed by a colon (in a string value the quote is escaped).
-  if (PROTO_KEY.test(data)) throw invalid("has a `__proto__` key (a prototype-pollution payload)");
+  // JSON.parse makes a `__proto__` key (also one spelled with escapes) an own key; a later copy
+  // (Object.assign, superjson's restore of a class) would make it the prototype. Keys are checked
+  // only in text that can spell one: a reviver makes the parse 4 times slower (25 ms for 1 MB).
+  let proto = false;
+  const reviver =
+    data.includes("__proto__") || data.includes("\\u")
+      ? (name: string, value: unknown) => {
+          if (name === "__proto__") proto = true;
+          return value;
+        }
+      : undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(data);
+    parsed = JSON.parse(data, reviver);
   } catch {
     throw invalid("is not valid JSON (torn or foreign file)");
   }
+  if (proto) throw invalid("has a `__proto__` key (a prototype-pollution payload)");
   if (!isRecord(parsed) || parsed["hono-persist"] !== FORMAT) {
     throw invalid("is not a hono-persist state");
   }

@@ -1,7 +1,9 @@
 import fc from "fast-check";
+import { Hono } from "hono";
 import { SuperJSON } from "superjson";
 import { describe, expect, test } from "vitest";
 import { PersistError } from "../src/errors.js";
+import { MemoryStore, persist, persistSession, toRaw } from "../src/index.js";
 import {
   decodeEnvelope,
   decodeState,
@@ -9,6 +11,7 @@ import {
   encodeRecord,
   encodeState,
 } from "../src/serialize.js";
+import { Browser, SECRET } from "./helpers.js";
 
 class Money {
   constructor(
@@ -224,5 +227,95 @@ describe("the plain-JSON fast path", () => {
         "field `tree.list[0]` holds a `constructor` key, which cannot be stored",
       ),
     );
+  });
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: the states below hold every kind of value
+type Fields = Record<string, any>;
+
+let keys = 0;
+
+/**
+ * A fresh @persist class in an app with a MemoryStore and no cache: `act` changes an instance in
+ * one request, the next request restores it from the store and hands its raw object to `observe`.
+ * `plant` may replace the stored record in between.
+ */
+async function throughApp(
+  act: (state: Fields) => void,
+  options: { classes?: (new () => object)[]; plant?: (record: string) => string } = {},
+) {
+  const key = `serialize-${keys++}`;
+  const State = persist(key, { classes: options.classes ?? [] })(class {});
+  const store = new MemoryStore();
+  const warnings: string[] = [];
+  const errors: unknown[] = [];
+  const app = new Hono();
+  app.use(
+    persistSession({
+      secret: SECRET,
+      store,
+      cacheSize: 0,
+      logger: {
+        warn: (message) => warnings.push(message),
+        error: (message) => warnings.push(message),
+      },
+    }),
+  );
+  app.onError((error, c) => {
+    errors.push(error);
+    return c.text("failed", 500);
+  });
+  let restored: Fields | undefined;
+  app.post("/", (c) => {
+    act(new State() as Fields);
+    return c.text("ok");
+  });
+  app.get("/", (c) => {
+    restored = toRaw(new State()) as Fields;
+    return c.text("ok");
+  });
+  const browser = new Browser(app);
+  const saved = await browser.request("/", { method: "POST" });
+  const id = browser.cookie(key)?.split(".")[0];
+  if (options.plant && id) {
+    const record = await store.get(id, 3_600);
+    if (record !== undefined) await store.set(id, options.plant(record), 3_600);
+  }
+  await browser.request("/");
+  return { status: saved.status, errors, warnings, restored: restored ?? {} };
+}
+
+describe("what a restore gives back, through an app", () => {
+  test.each([
+    ['a key ending in `"__proto__`', { votes: { 'x"__proto__': 1 } }],
+    ['a key holding `"__proto__": 1`', { form: { '"__proto__": 1': "y" } }],
+    [
+      'strings holding `"__proto__`',
+      { a: 'x"__proto__', b: '{"a":"\\"__proto__\\": 1"}', c: ['"__proto__":'] },
+    ],
+    ['a Map key ending in `"__proto__`', { tags: new Map([['x"__proto__', 'y"__proto__']]) }],
+  ])("%s is data: the state survives a restore", async (_, fields) => {
+    const { restored, warnings } = await throughApp((state) => Object.assign(state, fields));
+    expect(warnings).toEqual([]);
+    expect(restored).toEqual(fields);
+  });
+
+  test.each([
+    ["an own `__proto__` key", '"__proto__"'],
+    ["an own `__proto__` key written with escapes", '"\\u005f_proto__"'],
+  ])("a stored state with %s is quarantined; nothing is polluted", async (_, name) => {
+    const { restored, warnings } = await throughApp(
+      (state) => {
+        state.form = { admin: false };
+      },
+      { plant: (record) => record.replace('"admin"', `${name}:{"admin":true},"admin"`) },
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /quarantined state "serialize-\d+" [0-9a-f-]+: \[hono-persist\] stored state has a `__proto__` key \(a prototype-pollution payload\)$/,
+      ),
+    ]);
+    expect(restored).toEqual({});
+    expect(({} as Fields).admin).toBeUndefined();
   });
 });
