@@ -110,15 +110,36 @@ function unsafeKey(path: string | undefined, name: string): PersistError {
   );
 }
 
-/** What superjson stores as itself, besides plain objects, arrays, `Map` and `Set`. */
-function isBuiltIn(value: object): boolean {
-  return (
-    value instanceof Date ||
-    value instanceof RegExp ||
-    value instanceof URL ||
-    Object.getPrototypeOf(value) === Error.prototype ||
-    (ArrayBuffer.isView(value) && !(value instanceof DataView))
-  );
+/**
+ * What superjson stores as itself, besides plain objects, arrays, `Map` and `Set`: instances of
+ * exactly these (superjson's rules test `instanceof`, so a subclass's instance would be stored as
+ * one of these, and restored without its class, or as a registered class, without its contents).
+ */
+const BUILT_INS = [
+  Date,
+  RegExp,
+  URL,
+  Error,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+];
+
+function builtInOf(value: object): (typeof BUILT_INS)[number] | undefined {
+  for (const type of BUILT_INS) if (value instanceof type) return type;
+  return undefined;
+}
+
+function classNameOf(value: object): string {
+  return (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
 }
 
 // How a step of a path is written in an error message.
@@ -198,6 +219,11 @@ class Walk {
     // the fields.
     const json = "toJSON" in value;
     if (Array.isArray(value)) {
+      // An array of another realm is no subclass: superjson stores it as an array of this one.
+      // biome-ignore lint/suspicious/useIsArray: a subclass's chain holds this realm's Array.prototype
+      if (proto !== Array.prototype && value instanceof Array) {
+        throw subclass(path, value, "Array");
+      }
       let plain = !json;
       for (let index = 0; index < value.length; index++) {
         // superjson drops holes (a trailing one shortens the array).
@@ -223,28 +249,45 @@ class Walk {
       }
       return false;
     }
-    const plainObject = proto === Object.prototype || proto === null;
-    if (plainObject || this.#classes.has(proto as object)) {
-      const record = value as Record<string, unknown>;
-      let plain = plainObject && !json;
-      for (const name of Object.keys(record)) {
-        if (UNSAFE_KEYS.has(name))
-          throw unsafeKey(pathText(path.parent, path.key, path.step), name);
-        if (!this.value(unwrap(record, name, record[name]), path, name, FIELD)) plain = false;
+    if (proto === Object.prototype || proto === null) return this.#fields(value, path, !json);
+    const builtIn = builtInOf(value);
+    if (builtIn !== undefined) {
+      // The global of that name now, too: fake timers replace `Date` with a subclass of it.
+      const current = (globalThis as Record<string, unknown>)[builtIn.name] as {
+        prototype: unknown;
+      };
+      if (proto !== builtIn.prototype && proto !== current.prototype) {
+        throw subclass(path, value, builtIn.name);
       }
-      return plain;
+      // superjson walks an Error's fields (cause): an object there may be reached twice unseen.
+      if (builtIn === Error) this.shared = true;
+      return false;
     }
-    if (!isBuiltIn(value)) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name || "unknown";
-      throw unserializable(
-        pathText(path.parent, path.key, path.step),
-        `an instance of \`${name}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
-      );
-    }
-    // superjson walks an Error's fields (cause): an object there may be reached twice unseen.
-    if (value instanceof Error) this.shared = true;
-    return false;
+    if (this.#classes.has(proto as object)) return this.#fields(value, path, false);
+    throw unserializable(
+      pathText(path.parent, path.key, path.step),
+      ArrayBuffer.isView(value)
+        ? `an instance of \`${classNameOf(value)}\`, which cannot be stored`
+        : `an instance of \`${classNameOf(value)}\`, which would come back as a plain object: add the class to @persist's \`classes\` option`,
+    );
   }
+
+  /** Walks the fields of a plain object or of an instance of a registered class. */
+  #fields(value: object, path: Path, plain: boolean): boolean {
+    const record = value as Record<string, unknown>;
+    for (const name of Object.keys(record)) {
+      if (UNSAFE_KEYS.has(name)) throw unsafeKey(pathText(path.parent, path.key, path.step), name);
+      if (!this.value(unwrap(record, name, record[name]), path, name, FIELD)) plain = false;
+    }
+    return plain;
+  }
+}
+
+function subclass(path: Path, value: object, base: string): PersistError {
+  return unserializable(
+    pathText(path.parent, path.key, path.step),
+    `an instance of \`${classNameOf(value)}\`, a subclass of \`${base}\`, which would not come back as itself`,
+  );
 }
 
 /**

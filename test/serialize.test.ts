@@ -1,3 +1,4 @@
+import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { Hono } from "hono";
 import { SuperJSON } from "superjson";
@@ -319,3 +320,78 @@ describe("what a restore gives back, through an app", () => {
     expect(({} as Fields).admin).toBeUndefined();
   });
 });
+
+describe("subclasses of built-ins, through an app", () => {
+  class Cart extends Array<number> {
+    total() {
+      return this.reduce((sum, n) => sum + n, 0);
+    }
+  }
+  class Day extends Date {}
+  class Pattern extends RegExp {}
+  class Link extends URL {}
+  class Failure extends Error {}
+  class Bytes extends Uint8Array {}
+  const cases: [string, () => object, string][] = [
+    ["Array", () => Cart.from([1, 2]), "Cart"],
+    ["Date", () => new Day(5), "Day"],
+    ["RegExp", () => new Pattern("a+", "g"), "Pattern"],
+    ["URL", () => new Link("https://example.com/"), "Link"],
+    ["Error", () => new Failure("failed"), "Failure"],
+    ["Error", () => new TypeError("failed"), "TypeError"],
+    ["Uint8Array", () => new Bytes([1, 2]), "Bytes"],
+  ];
+  test.each(
+    cases.flatMap(([base, make, name]) => [
+      [name, base, "unregistered", make] as const,
+      [name, base, "registered", make] as const,
+    ]),
+  )(
+    "`%s` (a subclass of %s, %s) is refused at save, naming the field",
+    async (name, base, registered, make) => {
+      const classes = registered === "registered" ? [make().constructor as new () => object] : [];
+      const { status, errors, restored } = await throughApp(
+        (state) => {
+          state.count = 1;
+          state.field = { list: [make()] };
+        },
+        { classes },
+      );
+      expect(status).toBe(500);
+      expect(errors).toEqual([
+        new PersistError(
+          "UNSERIALIZABLE",
+          `field \`field.list[0]\` holds an instance of \`${name}\`, a subclass of \`${base}\`, which would not come back as itself`,
+        ),
+      ]);
+      expect(restored).toEqual({});
+    },
+  );
+});
+
+test("an array of another realm is stored as an array", async () => {
+  const { restored, errors } = await throughApp((state) => {
+    state.list = runInNewContext("[1, [2]]");
+  });
+  expect(errors).toEqual([]);
+  expect(restored.list).toEqual([1, [2]]);
+});
+
+// Float16Array (Node 24) is a typed array superjson does not know either.
+const { Float16Array } = globalThis as { Float16Array?: new (items: number[]) => object };
+const views: [string, () => object][] = [["DataView", () => new DataView(new ArrayBuffer(2))]];
+if (Float16Array) views.push(["Float16Array", () => new Float16Array([1])]);
+test.each(views)(
+  "a `%s`, a view superjson cannot restore, is refused at save",
+  async (name, make) => {
+    const { errors } = await throughApp((state) => {
+      state.view = make();
+    });
+    expect(errors).toEqual([
+      new PersistError(
+        "UNSERIALIZABLE",
+        `field \`view\` holds an instance of \`${name}\`, which cannot be stored`,
+      ),
+    ]);
+  },
+);
