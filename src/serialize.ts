@@ -15,6 +15,11 @@ export interface Envelope {
   created: number;
   /** When it was last written (ms since the epoch). */
   saved: number;
+  /**
+   * Fields the constructor makes that the instance no longer had (deleted): a restore deletes
+   * them again. Written only when there are some.
+   */
+  absent?: readonly string[] | undefined;
   /** The superjson payload, as JSON text. */
   state: string;
 }
@@ -81,11 +86,7 @@ export function encodeRecord(
   header: Omit<Envelope, "state">,
 ): { data: string; state: string } {
   const data = JSON.stringify({
-    "hono-persist": FORMAT,
-    key: info.key,
-    version: header.version,
-    created: header.created,
-    saved: header.saved,
+    ...head(info.key, header),
     state: statePayload(json, instance, info.exclude, info.classes),
   });
   // The first `,"state":` is the field: the key before it is a JSON string, where `"` is escaped.
@@ -305,14 +306,16 @@ function unserializable(path: string, what: string): PersistError {
 }
 
 export function encodeEnvelope(key: string, envelope: Envelope): string {
-  const head = JSON.stringify({
-    "hono-persist": FORMAT,
-    key,
-    version: envelope.version,
-    created: envelope.created,
-    saved: envelope.saved,
-  });
-  return `${head.slice(0, -1)},"state":${envelope.state}}`;
+  const text = JSON.stringify(head(key, envelope));
+  return `${text.slice(0, -1)},"state":${envelope.state}}`;
+}
+
+/** The envelope's fields before the state, in their stored order. */
+function head(key: string, header: Omit<Envelope, "state">): object {
+  const { version, created, saved, absent } = header;
+  return absent?.length
+    ? { "hono-persist": FORMAT, key, version, created, saved, absent }
+    : { "hono-persist": FORMAT, key, version, created, saved };
 }
 
 /** Reads an envelope; throws `INVALID_STATE` with the reason when it is not one of `key`'s. */
@@ -340,16 +343,18 @@ export function decodeEnvelope(key: string, data: string): Envelope {
   }
   if (parsed.key !== key)
     throw invalid(`belongs to key ${JSON.stringify(parsed.key)}, not "${key}"`);
-  const { version, created, saved, state } = parsed;
+  const { version, created, saved, absent, state } = parsed;
   if (
     !Number.isSafeInteger(version) ||
     typeof created !== "number" ||
     typeof saved !== "number" ||
+    !(absent === undefined || isNames(absent)) ||
     !isRecord(state)
   ) {
     throw invalid("has a malformed envelope");
   }
-  return { version: version as number, created, saved, state: JSON.stringify(state) };
+  const envelope = { version: version as number, created, saved, state: JSON.stringify(state) };
+  return absent === undefined ? envelope : { ...envelope, absent };
 }
 
 /** The stored fields of an envelope, deserialized. */
@@ -367,6 +372,10 @@ export function decodeState(json: SuperJSON, state: string): Record<string, unkn
 
 function invalid(reason: string): PersistError {
   return new PersistError("INVALID_STATE", `stored state ${reason}`);
+}
+
+function isNames(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((name) => typeof name === "string");
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -125,6 +125,32 @@ describe("envelope", () => {
     expect(decodeEnvelope("app-state", data)).toEqual(envelope);
   });
 
+  test("carries the fields an instance no longer has, only when there are some", () => {
+    const absent = ["draft", 'odd,"state":name'];
+    const data = encodeEnvelope("app-state", { ...envelope, absent });
+    expect(JSON.parse(data)).toMatchObject({ absent, state: { json: { a: 1 } } });
+    expect(decodeEnvelope("app-state", data)).toEqual({ ...envelope, absent });
+    expect(encodeEnvelope("app-state", { ...envelope, absent: [] })).toBe(
+      encodeEnvelope("app-state", envelope),
+    );
+    expect(decodeEnvelope("app-state", encodeEnvelope("app-state", envelope)).absent).toBe(
+      undefined,
+    );
+    // What a save writes: the same envelope, the state's part cut out of it exactly.
+    const info = { key: "app-state", exclude: new Set<string>(), classes: new Set<object>() };
+    const header = { version: 3, created: 1, saved: 2 };
+    for (const list of [absent, [], undefined]) {
+      const record = encodeRecord(json, { a: 1 }, info, { ...header, absent: list });
+      expect(record).toEqual({
+        data: encodeEnvelope("app-state", { ...envelope, absent: list }),
+        state: envelope.state,
+      });
+      expect(decodeEnvelope("app-state", record.data).absent).toEqual(
+        list?.length ? list : undefined,
+      );
+    }
+  });
+
   test.each([
     [
       "torn JSON",
@@ -142,6 +168,11 @@ describe("envelope", () => {
       '{"hono-persist":1,"key":"app-state","version":"x"}',
       "stored state has a malformed envelope",
     ],
+    ...['"draft"', "[1]", "{}", "null", '["a",null]'].map((absent) => [
+      `an \`absent\` of ${absent}`,
+      encodeEnvelope("app-state", envelope).replace(',"state":', `,"absent":${absent},"state":`),
+      "stored state has a malformed envelope",
+    ]),
   ])("refuses %s with INVALID_STATE", (_, data, message) => {
     expect(() => decodeEnvelope("app-state", data)).toThrow(
       new PersistError("INVALID_STATE", message),
