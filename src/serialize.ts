@@ -465,6 +465,7 @@ export function decodeState(json: SuperJSON, state: string): Record<string, unkn
         const object = restored.valueAt(first);
         for (const path of others) restored.replace(path, object);
       }
+      restored.done();
     }
   } catch (cause) {
     throw invalid(`cannot be deserialized: ${String(cause)}`);
@@ -595,12 +596,14 @@ type Collection = Map<unknown, unknown> | Set<unknown>;
 
 /**
  * The restored state, read and written at superjson's paths: a Map's entry is its row, then 0
- * (the key) or 1 (the value); a Set's item is its row.
+ * (the key) or 1 (the value); a Set's item is its row. A Map or Set is read into rows once and
+ * refilled once, in `done()`, whatever the number of its entries replaced.
  */
 class Restored {
   readonly #root: unknown;
-  /** The keys of a Map, the items of a Set, by row (looked up once per collection). */
-  readonly #rows = new Map<Collection, unknown[]>();
+  /** The entries of the Maps and Sets read, by row ([item, item] for a Set). */
+  readonly #rows = new Map<Collection, [unknown, unknown][]>();
+  readonly #changed = new Set<Collection>();
 
   constructor(root: unknown) {
     this.#root = root;
@@ -614,22 +617,26 @@ class Restored {
   replace(path: Keys, value: unknown): void {
     const [container, [key, selector]] = this.#containerOf(path);
     if (key === undefined) throw new Error("path outside the state");
-    if (container instanceof Map && selector !== "0") {
-      container.set(this.#nth(container, key), value);
-    } else if (container instanceof Map || container instanceof Set) {
-      const rows = this.#rowsOf(container);
-      const old = this.#nth(container, key);
-      rows[Number(key)] = value;
-      const entries = [...container.entries()];
-      container.clear();
-      for (const [k, v] of entries) {
-        if (container instanceof Map) container.set(k === old ? value : k, v);
-        else container.add(k === old ? value : k);
-      }
+    if (container instanceof Map || container instanceof Set) {
+      const entry = this.#entry(container, key);
+      if (container instanceof Map) entry[selector === "0" ? 0 : 1] = value;
+      else entry.fill(value);
+      this.#changed.add(container);
     } else if (typeof container === "object" && container !== null) {
       (container as Record<string, unknown>)[key] = value;
     } else {
       throw new Error("path outside the state");
+    }
+  }
+
+  /** Refills the Maps and Sets changed, in their order. */
+  done(): void {
+    for (const collection of this.#changed) {
+      collection.clear();
+      for (const [key, value] of this.#rows.get(collection) ?? []) {
+        if (collection instanceof Map) collection.set(key, value);
+        else collection.add(key);
+      }
     }
   }
 
@@ -646,31 +653,22 @@ class Restored {
   }
 
   #child(node: unknown, [key, selector]: Keys): unknown {
-    if (node instanceof Map) {
-      const mapKey = this.#nth(node, key as string);
-      return selector === "0" ? mapKey : node.get(mapKey);
+    if (node instanceof Map || node instanceof Set) {
+      return this.#entry(node, key as string)[node instanceof Map && selector !== "0" ? 1 : 0];
     }
-    if (node instanceof Set) return this.#nth(node, key as string);
     if (typeof node !== "object" || node === null) throw new Error("path outside the state");
     return (node as Record<string, unknown>)[key as string];
   }
 
-  #nth(collection: Collection, row: string): unknown {
-    const rows = this.#rowsOf(collection);
-    const index = Number(row);
-    if (!(Number.isInteger(index) && index >= 0 && index < rows.length)) {
-      throw new Error("path outside the state");
-    }
-    return rows[index];
-  }
-
-  #rowsOf(collection: Collection): unknown[] {
+  #entry(collection: Collection, row: string): [unknown, unknown] {
     let rows = this.#rows.get(collection);
     if (rows === undefined) {
-      rows = [...collection.keys()];
+      rows = [...collection.entries()];
       this.#rows.set(collection, rows);
     }
-    return rows;
+    const entry = rows[Number(row)];
+    if (entry === undefined) throw new Error("path outside the state");
+    return entry;
   }
 }
 
