@@ -492,6 +492,33 @@ test("a request with the old cookie that arrives while regenerate() waits for a 
   expect(await victim.text("/")).toBe("101 signed-in secret");
 });
 
+test("`delete state.field` stays deleted after a restore", async () => {
+  @persist("deleting")
+  class Draft {
+    title = "untitled";
+    note?: string = "default note";
+  }
+  const app = new Hono();
+  app.use(persistSession({ secret: SECRET, store: new MemoryStore(), cacheSize: 0 }));
+  app.post("/", (c) => {
+    const draft = new Draft();
+    draft.title = "kept";
+    delete draft.note;
+    return c.text("ok");
+  });
+  app.get("/", (c) => {
+    const draft = new Draft();
+    return c.json({ title: draft.title, hasNote: "note" in draft, keys: Object.keys(draft) });
+  });
+  const browser = new Browser(app);
+  await browser.request("/", { method: "POST" });
+  expect(await (await browser.request("/")).json()).toEqual({
+    title: "kept",
+    hasNote: false,
+    keys: ["title"],
+  });
+});
+
 test("app.onError can use persisted state when the middleware's own save fails", async () => {
   @persist("theme-prefs")
   class Prefs {

@@ -159,11 +159,7 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
     live.data = data;
     // Built by the next `new` from what was loaded (it replaces an instance cached earlier).
     live.detach();
-    live.pending = {
-      fields,
-      absent: (envelope as { absent?: readonly string[] }).absent ?? [],
-      migrated,
-    };
+    live.pending = { fields, absent: envelope.absent ?? [], migrated };
     live.restored = true;
     return true;
   } catch (error) {

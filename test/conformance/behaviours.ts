@@ -447,7 +447,10 @@ export const behaviours: Behaviour[] = [
       s.list[3] = 4;
     },
     observe: (s) => [s.list.length, 2 in s.list, s.list[2]],
-    limitation: { readme: "Array holes come back as `null`", restored: { value: [4, true, null] } },
+    limitation: {
+      readme: "Array holes come back as `undefined` elements",
+      restored: { value: [4, true, undefined] },
+    },
   },
   // 5. Map and Set
   ...(
