@@ -240,7 +240,7 @@ test("regenerate() whose old id cannot be deleted after another tab cleared the 
   expect(response.headers.getSetCookie()).toEqual([]);
   expect(rejected).toBeInstanceOf(PersistError);
   expect(String(rejected)).toMatch(
-    /^PersistError: \[hono-persist\] could not delete the old id of state "review2-state" [0-9a-f-]{36}: disk gone$/,
+    /^PersistError: \[hono-persist\] could not delete state "review2-state" [0-9a-f-]{36}, the id regenerate\(\) replaced: disk gone$/,
   );
 });
 

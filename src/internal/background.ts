@@ -10,6 +10,9 @@ import { flush } from "./writer.js";
 
 /** Writes the change of an idle `live` on the next turn, unless a request takes it first. */
 export function writeLater(live: Live): void {
+  // Evicted from the cache: it is the state again, so that the browser's next request joins it
+  // (and writes the change itself) instead of loading the entry without it.
+  if (live.stage === "idle" && !live.config.lives.has(live.cacheKey)) remember(live);
   if (live.scheduled) return;
   live.scheduled = true;
   setImmediate(() => {

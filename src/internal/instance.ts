@@ -46,11 +46,17 @@ function materialize(live: Live, args: unknown[], newTarget: Class): object {
   const pending = live.pending;
   if (pending) {
     // Into a constructed instance, so fields the class gained since get their defaults.
+    // Not over a method: methods are never stored, so a stored field of that name is from a
+    // version of the class where it was data.
     for (const [name, value] of Object.entries(pending.fields)) {
-      if (!UNSAFE_KEYS.has(name) && !live.info.exclude.has(name)) Reflect.set(raw, name, value);
+      if (UNSAFE_KEYS.has(name) || live.info.exclude.has(name)) continue;
+      if (typeof raw[name] !== "function") Reflect.set(raw, name, value);
     }
+    // Deleted from the stored instance, unless `migrate` gave it back.
     for (const name of pending.absent) {
-      if (!live.info.exclude.has(name)) Reflect.deleteProperty(raw, name);
+      if (!live.info.exclude.has(name) && !Object.hasOwn(pending.fields, name)) {
+        Reflect.deleteProperty(raw, name);
+      }
     }
     if (pending.migrated) live.dirty = true;
     live.pending = undefined;

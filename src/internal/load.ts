@@ -163,7 +163,14 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
     live.restored = true;
     return true;
   } catch (error) {
-    return loadFailed(live, error);
+    // What decoding throws besides our own checks (a state nested too deeply for the stack) is
+    // the entry's fault, not the store's: quarantined, and the browser starts fresh.
+    return loadFailed(
+      live,
+      error instanceof PersistError
+        ? error
+        : new PersistError("INVALID_STATE", `stored state cannot be decoded: ${String(error)}`),
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import { v4 as uuidv4 } from "uuid";
-import { misuse } from "../errors.js";
+import { misuse, PersistError } from "../errors.js";
 import type { Tracker } from "../tracking.js";
 import { writeLater } from "./background.js";
 import { forget, remember, retire, settle, unretire } from "./cache.js";
@@ -81,9 +81,17 @@ async function move(live: Live, scope: Scope): Promise<void> {
     } catch (error) {
       // The old (maybe fixated) cookie would load the state as it was before: the request
       // fails instead, and the browser keeps its old cookie and state.
-      const failure = storeFailure(live, "delete the old id of", error);
+      const failure =
+        error instanceof PersistError
+          ? error
+          : new PersistError(
+              "STORE_FAILED",
+              `could not delete state "${live.info.key}" ${oldId}, the id regenerate() replaced: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
       live.failure = failure;
-      live.moveTo("failed");
+      // Cleared meanwhile by another request: it stays cleared.
+      if (!live.ended) live.moveTo("failed");
       forget(live);
       live.releaseLock();
       throw failure;

@@ -151,13 +151,33 @@ export class Walk {
           "a subclass of Map or Set, which would come back without its entries",
         );
       }
+      // A Map or Set built from the state's values (`new Set([state.items[0]])`) holds their
+      // Proxies: refilled in order with the objects behind them, as `unwrap` does in place.
+      let proxied = false;
       if (value instanceof Map) {
         for (const [key, item] of value) {
-          this.value(key, path, key, MAP_KEY);
-          this.value(item, path, key, MAP_VALUE);
+          const rawKey = rawOf(key);
+          const rawItem = rawOf(item);
+          if (rawKey !== key || rawItem !== item) proxied = true;
+          this.value(rawKey, path, rawKey, MAP_KEY);
+          this.value(rawItem, path, rawKey, MAP_VALUE);
+        }
+        if (proxied) {
+          const entries = [...value];
+          value.clear();
+          for (const [key, item] of entries) value.set(rawOf(key), rawOf(item));
         }
       } else {
-        for (const item of value) this.value(item, path, item, SET_ITEM);
+        for (const item of value) {
+          const rawItem = rawOf(item);
+          if (rawItem !== item) proxied = true;
+          this.value(rawItem, path, rawItem, SET_ITEM);
+        }
+        if (proxied) {
+          const items = [...value];
+          value.clear();
+          for (const item of items) value.add(rawOf(item));
+        }
       }
       return false;
     }

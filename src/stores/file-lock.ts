@@ -87,8 +87,10 @@ function breakIfStale(file: string): boolean {
   try {
     content = readFileSync(file, "utf8");
     mtime = lstatSync(file).mtimeMs;
-  } catch {
-    return true; // Released meanwhile.
+  } catch (error) {
+    // Released meanwhile. Anything else (a directory in its place) waits for the deadline:
+    // answering "try again at once" would spin the event loop.
+    return (error as NodeJS.ErrnoException).code === "ENOENT";
   }
   if (!isStale(content, mtime)) return false;
   // Move the stale file aside first: if another waiter broke it and locked again meanwhile,

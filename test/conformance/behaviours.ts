@@ -783,10 +783,6 @@ export const behaviours: Behaviour[] = [
       ];
     },
     observe: (s) => [s.picked.has(s.items[1]), s.byItem.get(s.items[0]), s.byItem.size],
-    limitation: {
-      readme: "A `Map` or `Set` built from the state's values (`new Set(state.items)`)",
-      restored: { value: [false, undefined, 1] },
-    },
   },
   {
     name: "identity: a Map and a Set built from toRaw() of the state's values",
