@@ -1,0 +1,33 @@
+// Copyright (c) 2012 Ecma International.  All rights reserved.
+// This code is governed by the BSD license found in the LICENSE file.
+
+/*---
+esid: sec-array.prototype.map
+description: >
+    Array.prototype.map - element to be retrieved is own accessor
+    property on an Array-like object
+---*/
+
+var kValue = "abc";
+
+function callbackfn(val, idx, obj) {
+  if (idx === 0) {
+    return val === kValue;
+  }
+  return false;
+}
+
+var obj = {
+  length: 2
+};
+
+Object.defineProperty(obj, "0", {
+  get: function() {
+    return kValue;
+  },
+  configurable: true
+});
+
+var testResult = Array.prototype.map.call(obj, callbackfn);
+
+assert.sameValue(testResult[0], true, 'testResult[0]');

@@ -1,0 +1,34 @@
+// Copyright (c) 2012 Ecma International.  All rights reserved.
+// This code is governed by the BSD license found in the LICENSE file.
+
+/*---
+esid: sec-array.prototype.reduceright
+description: >
+    Array.prototype.reduceRight - value of 'length' is a number (value
+    is positive)
+---*/
+
+var testResult1 = true;
+var testResult2 = false;
+
+function callbackfn(prevVal, curVal, idx, obj) {
+  if (idx > 1) {
+    testResult1 = false;
+  }
+
+  if (idx === 1) {
+    testResult2 = true;
+  }
+  return false;
+}
+
+var obj = {
+  1: 11,
+  2: 9,
+  length: 2
+};
+
+Array.prototype.reduceRight.call(obj, callbackfn, 1);
+
+assert(testResult1, 'testResult1 !== true');
+assert(testResult2, 'testResult2 !== true');

@@ -1,0 +1,19 @@
+// Copyright (C) 2015 the V8 project authors. All rights reserved.
+// This code is governed by the BSD license found in the LICENSE file.
+/*---
+esid: sec-set.prototype.has
+description: >
+    Set.prototype.has ( value )
+
+    ...
+    5. Repeat for each e that is an element of entries,
+      a. If e is not empty and SameValueZero(e, value) is true, return true.
+    ...
+
+---*/
+
+var s = new Set();
+
+s.add(0)
+
+assert.sameValue(s.has(0), true, "`s.has(0)` returns `true`");
