@@ -9,6 +9,8 @@
  * the serialized state turns out unchanged.
  */
 
+import { types } from "node:util";
+
 /** Proxy → the object it wraps, for every tracker. */
 const raws = new WeakMap<object, object>();
 
@@ -408,6 +410,8 @@ class Handler implements ProxyHandler<object> {
     const seen = new Set<object>();
     for (let p = rawOf(proto); p !== null && !seen.has(p); p = rawOf(Reflect.getPrototypeOf(p))) {
       if (p === t) return false;
+      // Another library's Proxy: the engine stops there too, without calling its traps.
+      if (types.isProxy(p)) break;
       seen.add(p);
     }
     const done = Reflect.setPrototypeOf(t, proto);
