@@ -2,6 +2,7 @@
 import { join, resolve } from "node:path";
 import { pinRunner } from "./cpus.js";
 import { cpuMicros, load, mapLimited, newSession, startServer } from "./http.js";
+
 const baseline = resolve(process.env.BASELINE as string);
 const rounds = Number(process.env.ROUNDS ?? 4);
 pinRunner(true);
@@ -20,7 +21,18 @@ for (let round = 0; round < rounds; round++) {
     cpu = cpuMicros(server.child.pid as number);
     const w2 = await load(server.url, browsers, 10, 3);
     const w2cpu = (cpuMicros(server.child.pid as number) - cpu) / w2.ok;
-    console.log(round, name, "w1", Math.round(w1.rps), Math.round(w1cpu), "µs", "w2", Math.round(w2.rps), Math.round(w2cpu), "µs");
+    console.log(
+      round,
+      name,
+      "w1",
+      Math.round(w1.rps),
+      Math.round(w1cpu),
+      "µs",
+      "w2",
+      Math.round(w2.rps),
+      Math.round(w2cpu),
+      "µs",
+    );
     server.child.kill();
   }
 }
