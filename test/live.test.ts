@@ -16,6 +16,7 @@ import {
   type Store,
 } from "../src/index.js";
 import { livesOf } from "../src/internal/scope.js";
+import { gate } from "./gates.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
 @persist("race")
@@ -81,15 +82,6 @@ function slowStore(): Store & { inner: MemoryStore } {
       return inner.delete(id);
     },
   };
-}
-
-/** Resolves when the handler reaches `gate.reached()`; the handler goes on at `gate.open()`. */
-function gate() {
-  let reached!: () => void;
-  let open!: () => void;
-  const arrived = new Promise<void>((resolve) => (reached = resolve));
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { reached, arrived, open, opened };
 }
 
 test("a Proxy stored inside the state neither hangs the flush nor splits one object in two", async () => {
