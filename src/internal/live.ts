@@ -48,6 +48,10 @@ const MOVES: Readonly<Record<Stage, readonly Stage[]>> = {
   gone: [],
 };
 
+// Shared settled promises: a Live that never loads or moves allocates none of its own.
+export const FOUND = Promise.resolve(true);
+const SETTLED = Promise.resolve();
+
 /** Proxy of a root instance → its Live. */
 const livesByProxy = new WeakMap<object, Live>();
 
@@ -67,9 +71,9 @@ export class Live {
   /** Requests holding this state now. */
   refs = 0;
   /** While `loading`: resolves to whether stored state was found. */
-  ready: Promise<boolean> = Promise.resolve(true);
+  ready: Promise<boolean> = FOUND;
   /** While `regenerating`: resolves once the state has its new id. */
-  moved: Promise<void> = Promise.resolve();
+  moved: Promise<void> = SETTLED;
   /** While `saving`: the background write. */
   background: Promise<void> | undefined;
   /** A background write waits for the next turn of the event loop. */

@@ -1,13 +1,10 @@
 import { PersistError } from "../errors.js";
 import { decodeEnvelope, decodeState } from "../serialize.js";
 import { forget, remember } from "./cache.js";
-import { joinable, Live, storeFailure } from "./live.js";
+import { FOUND, joinable, Live, storeFailure } from "./live.js";
 import { read } from "./read-now.js";
 import type { ClassInfo } from "./registry.js";
 import type { Config } from "./scope.js";
-
-// A load that found its state: shared, so that a load answered at once allocates no promise.
-const FOUND = Promise.resolve(true);
 
 /**
  * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
