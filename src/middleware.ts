@@ -104,9 +104,12 @@ function resolve(options: PersistSessionOptions): Config {
   positive("idleTimeout", idleTimeout);
   positive("maxAge", maxAge);
   positive("maxBytes", maxBytes);
-  const { cacheSize = 1000, crossSite = "refuse" } = options;
+  const { cacheSize = 1000, cacheBytes = 16 * 1024 * 1024, crossSite = "refuse" } = options;
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw misuse("option `cacheSize` must be a whole number, 0 or more");
+  }
+  if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+    throw misuse("option `cacheBytes` must be a whole number, 0 or more");
   }
   if (crossSite !== "refuse" && crossSite !== "allow" && typeof crossSite !== "function") {
     throw misuse('option `crossSite` must be "refuse", "allow" or a function');
@@ -154,6 +157,7 @@ function resolve(options: PersistSessionOptions): Config {
     crossSite,
     ...cacheOf(store),
     cacheSize,
+    cacheBytes,
     verified: new Map(),
     headers: new Map(),
   };

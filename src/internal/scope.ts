@@ -34,8 +34,15 @@ export interface Config {
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */
   readonly retired: Set<string>;
+  /**
+   * The length of the stored JSON (`Live.data`) of the lives in `lives`, which `cacheBytes`
+   * bounds. Shared, like `lives`, by every middleware over the store; only cache.ts changes it.
+   */
+  readonly total: { bytes: number };
   /** How many instances no request uses may stay cached. */
   readonly cacheSize: number;
+  /** How long the stored JSON of the cached instances may be in all. */
+  readonly cacheBytes: number;
   /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
   readonly verified: Map<string, VerifiedCookie>;
   /** `Cookie` headers whose every cookie of ours verified: the classes found in them, and ids. */
@@ -104,13 +111,13 @@ export function expireCookie(scope: Scope, key: string): void {
 }
 
 /** Live instances by store, so two middlewares over one store still share them. */
-const caches = new WeakMap<Store, Pick<Config, "lives" | "retired">>();
+const caches = new WeakMap<Store, Pick<Config, "lives" | "retired" | "total">>();
 
-/** The live instances of `store` in this process, and its retired keys. */
-export function cacheOf(store: Store): Pick<Config, "lives" | "retired"> {
+/** The live instances of `store` in this process, their size, and its retired keys. */
+export function cacheOf(store: Store): Pick<Config, "lives" | "retired" | "total"> {
   let cache = caches.get(store);
   if (!cache) {
-    cache = { lives: new Map(), retired: new Set() };
+    cache = { lives: new Map(), retired: new Set(), total: { bytes: 0 } };
     caches.set(store, cache);
   }
   return cache;
