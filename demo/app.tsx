@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
+import { csrf } from "hono/csrf";
 import { html } from "hono/html";
 import { FileStore, persistSession, type Store } from "../src/index.js";
 import { stateFacts } from "./debug.js";
@@ -29,6 +30,9 @@ export function createApp({ secret, store }: DemoOptions): Hono<FlashEnv> {
     }),
   );
 
+  // Hono's own check, ahead of everything: a form posted from another site is refused before
+  // the flash cookie or any state is touched. (persistSession refuses it too, by default.)
+  app.use(csrf());
   app.use(cookieFlash());
   app.use(persistSession({ secret, store }));
 

@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { type CookieOptions, parse } from "hono/utils/cookie";
 import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
+import { refuseCrossSite } from "./internal/cross-site.js";
 import { release } from "./internal/instance.js";
 import { cacheKeyOf, type Live } from "./internal/live.js";
 import { acquire } from "./internal/load.js";
@@ -35,6 +36,8 @@ const MAX_COOKIE_AGE = 400 * 24 * 3600;
 export function persistSession(options: PersistSessionOptions): MiddlewareHandler {
   const config = resolve(options);
   return async function persistSession(c, next) {
+    // Before anything is loaded: a refused request neither reads nor extends a state.
+    refuseCrossSite(config.crossSite, c);
     const scope: Scope = {
       c,
       config,
@@ -101,9 +104,15 @@ function resolve(options: PersistSessionOptions): Config {
   positive("idleTimeout", idleTimeout);
   positive("maxAge", maxAge);
   positive("maxBytes", maxBytes);
-  const { cacheSize = 1000 } = options;
+  const { cacheSize = 1000, cacheBytes = 16 * 1024 * 1024, crossSite = "refuse" } = options;
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw misuse("option `cacheSize` must be a whole number, 0 or more");
+  }
+  if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+    throw misuse("option `cacheBytes` must be a whole number, 0 or more");
+  }
+  if (crossSite !== "refuse" && crossSite !== "allow" && typeof crossSite !== "function") {
+    throw misuse('option `crossSite` must be "refuse", "allow" or a function');
   }
   if (maxAge > MAX_COOKIE_AGE)
     throw misuse(`option \`maxAge\` must be at most ${MAX_COOKIE_AGE} seconds (400 days)`);
@@ -145,8 +154,10 @@ function resolve(options: PersistSessionOptions): Config {
       ...(domain !== undefined && { domain }),
     },
     logger: options.logger ?? console,
+    crossSite,
     ...cacheOf(store),
     cacheSize,
+    cacheBytes,
     verified: new Map(),
     headers: new Map(),
   };

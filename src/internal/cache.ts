@@ -2,25 +2,41 @@ import type { Live } from "./live.js";
 
 /*
  * The lives of one store in this process (`Config.lives`, by `Live.cacheKey`), least recently
- * released first, and the ids retired while their entry is deleted (`Config.retired`). Only
- * this module changes either.
+ * released first, the length of their stored JSON (`Config.total`), and the ids retired while
+ * their entry is deleted (`Config.retired`). Only this module changes them.
  */
 
 /** `live` is the state of its id in this process. */
 export function remember(live: Live): void {
-  live.config.lives.set(live.cacheKey, live);
+  const { lives, total } = live.config;
+  const key = live.cacheKey;
+  const before = lives.get(key);
+  if (before === live) return;
+  if (before) total.bytes -= sizeOf(before);
+  lives.set(key, live);
+  total.bytes += sizeOf(live);
 }
 
 /** `live` is no longer the state of its id here (a newer one may be). */
 export function forget(live: Live): void {
-  const { lives } = live.config;
-  if (lives.get(live.cacheKey) === live) lives.delete(live.cacheKey);
+  const { lives, total } = live.config;
+  if (lives.get(live.cacheKey) !== live) return;
+  lives.delete(live.cacheKey);
+  total.bytes -= sizeOf(live);
+}
+
+/** The store's entry for `live` is now `data` (read or written). */
+export function stored(live: Live, data: string): void {
+  const { lives, total } = live.config;
+  if (lives.get(live.cacheKey) === live) total.bytes += data.length - sizeOf(live);
+  live.data = data;
 }
 
 /**
  * No request holds `live` any more and nothing is left to write: its lock goes (other
  * processes may now load the state), and it stays cached, idle, for the next request of this
- * browser, within `cacheSize`. A state never stored has nothing to reuse and ends.
+ * browser, within `cacheSize` and `cacheBytes`. A state never stored has nothing to reuse and
+ * ends.
  */
 export function settle(live: Live): void {
   if (live.saved === undefined) {
@@ -31,18 +47,18 @@ export function settle(live: Live): void {
   }
   live.moveTo("idle");
   live.releaseLock();
-  const { lives, cacheSize } = live.config;
+  const { lives, total, cacheSize, cacheBytes } = live.config;
   // Moved last: idle lives are evicted least recently released first.
   const key = live.cacheKey;
   if (lives.get(key) === live) {
     lives.delete(key);
     lives.set(key, live);
   }
-  if (lives.size <= cacheSize) return;
+  if (lives.size <= cacheSize && total.bytes <= cacheBytes) return;
   for (const cached of lives.values()) {
-    if (lives.size <= cacheSize) break;
+    if (lives.size <= cacheSize && total.bytes <= cacheBytes) break;
     // An evicted one stays `idle`: a late change to it can still be saved (background.ts).
-    if (cached.stage === "idle" && !cached.dirty && !cached.writing) lives.delete(cached.cacheKey);
+    if (cached.stage === "idle" && !cached.dirty && !cached.writing) forget(cached);
   }
 }
 
@@ -56,4 +72,12 @@ export function retire(live: Live): string {
 
 export function unretire(live: Live, key: string): void {
   live.config.retired.delete(key);
+}
+
+/**
+ * What a cached state counts for: the length of its stored JSON. Measured with states of
+ * ~1 MiB, the heap holds 2 (one long string) to 7 (many small objects) times that for each.
+ */
+function sizeOf(live: Live): number {
+  return live.data?.length ?? 0;
 }

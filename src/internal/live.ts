@@ -94,6 +94,7 @@ export class Live {
   /**
    * The store's entry as this process last read or wrote it. A request that finds the same
    * entry reuses the instance; any other content (another process wrote) is loaded anew.
+   * Set by `stored()` (cache.ts), which counts its length against `cacheBytes`.
    */
   data: string | undefined;
 

@@ -1,6 +1,6 @@
 import { PersistError } from "../errors.js";
 import { decodeEnvelope, decodeState } from "../serialize.js";
-import { forget, remember } from "./cache.js";
+import { forget, remember, stored } from "./cache.js";
 import { FOUND, joinable, Live, storeFailure } from "./live.js";
 import { read } from "./read-now.js";
 import type { ClassInfo } from "./registry.js";
@@ -153,7 +153,7 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
     live.saved = envelope.state;
     live.savedVersion = envelope.version;
     live.savedAt = envelope.saved;
-    live.data = data;
+    stored(live, data);
     // Built by the next `new` from what was loaded (it replaces an instance cached earlier).
     live.detach();
     live.pending = { fields, absent: envelope.absent ?? [], migrated };

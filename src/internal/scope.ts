@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context } from "hono";
 import type { VerifiedCookie } from "../cookie.js";
-import type { PersistCookieOptions, Store } from "../types.js";
+import type { CrossSite, PersistCookieOptions, Store } from "../types.js";
 import type { Live } from "./live.js";
 import type { ClassInfo } from "./registry.js";
 
@@ -28,12 +28,21 @@ export interface Config {
     readonly sameSite: "Strict" | "Lax" | "None";
   };
   readonly logger: Pick<Console, "warn" | "error">;
+  /** What becomes of a state-changing request from another site (cross-site.ts). */
+  readonly crossSite: CrossSite;
   /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */
   readonly retired: Set<string>;
+  /**
+   * The length of the stored JSON (`Live.data`) of the lives in `lives`, which `cacheBytes`
+   * bounds. Shared, like `lives`, by every middleware over the store; only cache.ts changes it.
+   */
+  readonly total: { bytes: number };
   /** How many instances no request uses may stay cached. */
   readonly cacheSize: number;
+  /** How long the stored JSON of the cached instances may be in all. */
+  readonly cacheBytes: number;
   /** Cookie values whose signature verified, with their id: HMACs are not computed twice. */
   readonly verified: Map<string, VerifiedCookie>;
   /** `Cookie` headers whose every cookie of ours verified: the classes found in them, and ids. */
@@ -102,13 +111,13 @@ export function expireCookie(scope: Scope, key: string): void {
 }
 
 /** Live instances by store, so two middlewares over one store still share them. */
-const caches = new WeakMap<Store, Pick<Config, "lives" | "retired">>();
+const caches = new WeakMap<Store, Pick<Config, "lives" | "retired" | "total">>();
 
-/** The live instances of `store` in this process, and its retired keys. */
-export function cacheOf(store: Store): Pick<Config, "lives" | "retired"> {
+/** The live instances of `store` in this process, their size, and its retired keys. */
+export function cacheOf(store: Store): Pick<Config, "lives" | "retired" | "total"> {
   let cache = caches.get(store);
   if (!cache) {
-    cache = { lives: new Map(), retired: new Set() };
+    cache = { lives: new Map(), retired: new Set(), total: { bytes: 0 } };
     caches.set(store, cache);
   }
   return cache;

@@ -1,6 +1,6 @@
 import { PersistError } from "../errors.js";
 import { encodeRecord } from "../serialize.js";
-import { forget } from "./cache.js";
+import { forget, stored } from "./cache.js";
 import { type Live, storeFailure } from "./live.js";
 
 // Records longer than this (UTF-16 units) go to the store a turn after their serialization.
@@ -106,7 +106,7 @@ async function write(live: Live): Promise<void> {
     live.saved = state;
     live.savedVersion = info.version;
     live.savedAt = now;
-    live.data = data;
+    stored(live, data);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
     if (live.stage === "loading") {
