@@ -6,6 +6,7 @@ export { FileStore, type FileStoreOptions } from "./stores/file.js";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
 export { toRaw } from "./tracking.js";
 export type {
+  CrossSite,
   PersistCookieOptions,
   Persisted,
   PersistInfo,
