@@ -18,7 +18,13 @@ async function make(dist: string) {
   );
   const app = new Hono();
   const cacheSize = Number(process.env.CACHE ?? 1000);
-  app.use(persistSession({ secret: "x".repeat(40), store: new MemoryStore(), cacheSize }));
+  app.use(
+    persistSession({
+      secret: "benchmark-secret-that-is-at-least-32-characters",
+      store: new MemoryStore(),
+      cacheSize,
+    }),
+  );
   app.get("/hit", (c) => {
     new Counter().count++;
     return c.text("ok");

@@ -10,31 +10,42 @@ export function isSessionId(id: string): boolean {
   return validate(id) && version(id) === 4 && id === id.toLowerCase();
 }
 
-/** The cookie value for `id`: `<id>.<signature>`, signed with `secret`. */
-export function signSessionId(id: string, secret: string): string {
-  return sign(id, secret);
+// The HMAC covers `<key>.<id>`, so a cookie of one key does not verify under another name.
+// cookie-signature signs and compares it (timing-safe, base64 without padding, as before):
+// the cookie keeps the shape `<id>.<signature>`, and the key is put back in front to verify.
+// `<key>.` before an id of fixed length cannot be read two ways, nor match an id alone.
+
+/** The cookie value of state `id` of `key`: `<id>.<HMAC-SHA256 of "<key>.<id>">`, signed with `secret`. */
+export function signSessionId(key: string, id: string, secret: string): string {
+  return sign(`${key}.${id}`, secret).slice(key.length + 1);
 }
 
-/** A cookie value that verified: its id, and whether a secret other than the first signed it. */
+/** A cookie value that verified: its id, and whether it should be signed again. */
 export interface VerifiedCookie {
   id: string;
   rotated: boolean;
 }
 
 /**
- * The session id in a cookie value, or `undefined` when the value is not a valid v4 id signed
- * with one of `secrets`. `rotated` says it verified with a secret other than the first, so the
- * caller should sign it again.
+ * The session id in a cookie value of `key`, or `undefined` when the value is not a valid v4
+ * id signed for `key` with one of `secrets`. `rotated` says it verified with a secret other
+ * than the first, or in the legacy form, so the caller should sign it again.
  */
 export function verifySessionCookie(
+  key: string,
   value: string,
   secrets: readonly string[],
 ): VerifiedCookie | undefined {
   if (value.length > MAX_COOKIE_LENGTH) return undefined;
   const id = value.slice(0, value.lastIndexOf("."));
   if (!isSessionId(id)) return undefined;
+  const keyed = `${key}.${id}`;
   for (const [index, secret] of secrets.entries()) {
-    if (unsign(value, secret) === id) return { id, rotated: index > 0 };
+    if (unsign(`${key}.${value}`, secret) === keyed) return { id, rotated: index > 0 };
+    // Legacy: hono-persist 0.1 signed the id alone, so a cookie of another key verifies here
+    // too (load.ts then finds the other key's state and loads nothing). Accepted so that no
+    // browser loses its state at the upgrade, and re-signed at once; removed in the next major.
+    if (unsign(value, secret) === id) return { id, rotated: true };
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ export type PersistErrorCode =
   | "STATE_TOO_LARGE"
   /** The state cannot be serialized (a value superjson does not know). */
   | "UNSERIALIZABLE"
-  /** A stored state is unreadable: not ours, torn, of another key, or not a regular file. */
+  /** A stored state is unreadable: not ours, torn, malformed, or not a regular file. */
   | "INVALID_STATE";
 
 /**

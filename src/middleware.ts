@@ -1,14 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
-import { type CookieOptions, parse } from "hono/utils/cookie";
+import type { CookieOptions } from "hono/utils/cookie";
 import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
 import { refuseCrossSite } from "./internal/cross-site.js";
 import { release } from "./internal/instance.js";
 import { cacheKeyOf, type Live } from "./internal/live.js";
 import { acquire } from "./internal/load.js";
-import { registry } from "./internal/registry.js";
+import { type ClassInfo, registry } from "./internal/registry.js";
 import {
   Caller,
   type Config,
@@ -95,6 +95,11 @@ function resolve(options: PersistSessionOptions): Config {
     if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
       throw misuse(`option \`secret\` must be at least ${MIN_SECRET_LENGTH} characters`);
     }
+    if (guessable(secret)) {
+      throw misuse(
+        `option \`secret\` is easy to guess (fewer than ${MIN_DISTINCT} different characters, or one pattern repeated): generate one with \`openssl rand -base64 32\``,
+      );
+    }
   }
   const {
     idleTimeout = 30 * 24 * 3600,
@@ -163,6 +168,21 @@ function resolve(options: PersistSessionOptions): Config {
   };
 }
 
+// What no random generator makes. Of random 32-character secrets, fewer than 6 different
+// characters has probability 3.0e-13 in hex, 2.8e-29 in base64 (5.9e-8 for decimal digits);
+// a pattern of at most 16 characters repeated, under 16^-16 ≈ 5.8e-20 in hex, 64^-16 in base64.
+// Length says nothing of entropy: `"a".repeat(32)` passed the length check alone.
+const MIN_DISTINCT = 6;
+
+function guessable(secret: string): boolean {
+  if (new Set(secret).size < MIN_DISTINCT) return true;
+  // `secret` repeats its first `period` characters (the last repeat may be cut short).
+  for (let period = 1; period <= secret.length / 2; period++) {
+    if (secret.startsWith(secret.slice(period))) return true;
+  }
+  return false;
+}
+
 function positive(name: string, value: unknown): void {
   if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
     throw misuse(`option \`${name}\` must be a positive number`);
@@ -176,11 +196,13 @@ function preload(scope: Scope): Promise<void> | undefined {
   if (!header) return;
   const found = cookiesOf(config, header);
   if (!found) return;
-  const load = ({ info, verified, cacheKey }: FoundCookie): Promise<void> | undefined => {
+  const load = ({ info, verified, cacheKey, alone }: FoundCookie): Promise<void> | undefined => {
     const attach = (live: Live | undefined) => {
       // Strict mode: a validly signed id with nothing stored is not adopted either.
       if (!live || !verified) {
-        expireCookie(scope, info.key);
+        // Of several cookies of one name, none is expired: Max-Age=0 with our Path and Domain
+        // removes whichever of them has those, perhaps the good one.
+        if (alone) expireCookie(scope, info.key);
         return;
       }
       scope.held.add(live);
@@ -204,61 +226,101 @@ function preload(scope: Scope): Promise<void> | undefined {
   return settleAll(found.map(async (entry) => load(entry)));
 }
 
-// Only headers whose every cookie of ours verified are remembered (forged ones cannot fill the
-// map), up to this many of up to this length: at most ~4 MB.
+// Only headers whose every cookie of ours came once and verified are remembered (forged ones
+// cannot fill the map), up to this many of up to this length: at most ~4 MB.
 const MAX_HEADERS = 4096;
 const MAX_HEADER_LENGTH = 1024;
 // Valid signatures only are remembered: forged cookies cannot fill the map.
 const MAX_VERIFIED = 10_000;
+// A browser sends a name once, or a few times (cookies of other paths or domains); values past
+// this many are not checked, so that a long header of forged ones costs few HMACs.
+const MAX_VALUES = 8;
 
 /**
- * The cookies of ours in a `Cookie` header. A browser sends the same header again and again:
- * a header seen before is answered from memory, without parsing it or checking signatures
- * (parsing alone cost ~6 µs of the ~30 a request takes on the 2-core bench machine).
+ * The cookies of ours in a `Cookie` header; of a name sent several times, the first value that
+ * verifies. A browser sends the same header again and again: a header seen before is answered
+ * from memory, without parsing it or checking signatures (parsing alone cost ~6 µs of the ~30 a
+ * request takes on the 2-core bench machine).
  */
 function cookiesOf(config: Config, header: string): readonly FoundCookie[] | undefined {
   const known = config.headers.get(header);
   // Classes decorated since then may have a cookie in it too.
   if (known && known.registered === registry.size) return known.found;
-  const prefix = config.cookie.hostPrefix ? "__Host-" : "";
-  let found: FoundCookie[] | undefined;
-  let forged = false;
-  for (const info of registry.values()) {
-    const name = prefix + info.key;
-    // Hono answers `{}` when the name is absent: `constructor` would be Object's.
-    const value: unknown = parse(header, name)[name];
-    if (typeof value !== "string") continue;
-    const verified = verify(config, value);
-    if (!verified) forged = true;
-    found ??= [];
-    found.push(
-      verified
-        ? { info, verified, cacheKey: cacheKeyOf(info, verified.id) }
-        : { info, verified, cacheKey: undefined },
-    );
+  const values = valuesOf(header, config.cookie.hostPrefix ? "__Host-" : "");
+  if (!values) return undefined;
+  const found: FoundCookie[] = [];
+  let remember = header.length <= MAX_HEADER_LENGTH;
+  for (const [info, list] of values) {
+    let verified: VerifiedCookie | undefined;
+    for (const value of list) {
+      verified = verify(config, info.key, value);
+      if (verified) break;
+    }
+    const alone = list.length === 1;
+    if (!verified || !alone) remember = false;
+    if (verified) found.push({ info, verified, cacheKey: cacheKeyOf(info, verified.id), alone });
+    // Several values, none ours: left alone, as if none had come (see `alone` in preload).
+    else if (alone) found.push({ info, verified, cacheKey: undefined, alone });
   }
-  if (found && !forged && header.length <= MAX_HEADER_LENGTH) {
+  if (found.length === 0) return undefined;
+  if (remember) {
     if (config.headers.size >= MAX_HEADERS) config.headers.clear();
     config.headers.set(header, { registered: registry.size, found });
   }
   return found;
 }
 
-function verify(config: Config, value: string): VerifiedCookie | undefined {
-  const known = config.verified.get(value);
+/**
+ * Every value of each cookie of ours in a `Cookie` header, in the order sent (Hono's `parse`
+ * keeps one value of a name, and a forged one sent first would hide ours).
+ */
+function valuesOf(header: string, prefix: string): Map<ClassInfo, string[]> | undefined {
+  let values: Map<ClassInfo, string[]> | undefined;
+  for (const pair of header.split(";")) {
+    const equals = pair.indexOf("=");
+    if (equals === -1) continue;
+    const name = pair.slice(0, equals).trim();
+    const info = name.startsWith(prefix) ? registry.get(name.slice(prefix.length)) : undefined;
+    if (!info) continue;
+    values ??= new Map();
+    const list = values.get(info);
+    const value = decoded(pair.slice(equals + 1).trim());
+    if (!list) values.set(info, [value]);
+    else if (list.length < MAX_VALUES) list.push(value);
+  }
+  return values;
+}
+
+/** A cookie value as `setCookie` encoded it; a malformed escape is left as it is (and refused). */
+function decoded(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function verify(config: Config, key: string, value: string): VerifiedCookie | undefined {
+  // A signature is of a key and an id: a value verified for one key is not for another.
+  const memo = `${key}=${value}`;
+  const known = config.verified.get(memo);
   if (known) return known;
-  const verified = verifySessionCookie(value, config.secrets);
+  const verified = verifySessionCookie(key, value, config.secrets);
   if (verified) {
     if (config.verified.size >= MAX_VERIFIED) config.verified.clear();
-    config.verified.set(value, verified);
+    config.verified.set(memo, verified);
   }
   return verified;
 }
 
-/** A lock that did not come in time answers 503, which says "try again", not 500. */
+/**
+ * A lock that did not come in time answers 503, which says "try again", not 500. The body is
+ * the visitor's: it names no path or id. The PersistError that does is the `cause`, for logs.
+ */
 function unavailable(error: unknown): never {
   if (error instanceof PersistError && error.code === "LOCK_TIMEOUT") {
-    throw new HTTPException(503, { message: error.message, cause: error });
+    throw new HTTPException(503, { message: "state is busy, try again", cause: error });
   }
   throw error;
 }
@@ -280,19 +342,36 @@ function writeCookies(scope: Scope): void {
       config.maxAge,
       Math.ceil((live.created + config.maxAge * 1000 - Date.now()) / 1000),
     );
-    setCookie(c, live.info.key, signSessionId(live.id, config.secrets[0] as string), {
+    const { key } = live.info;
+    setCookie(c, key, signSessionId(key, live.id, config.secrets[0] as string), {
       ...attributes(c, config),
       maxAge: Math.max(0, lifetime),
     });
-    issued.add(live.info.key);
+    issued.add(key);
   }
   for (const key of expire ?? []) {
     if (!issued.has(key)) deleteCookie(c, key, attributes(c, config));
   }
-  // A shared cache that stored this response would hand the session cookie to other users.
-  if ((issued.size > 0 || expire) && !c.res.headers.has("Cache-Control")) {
-    c.header("Cache-Control", "private, no-store");
+  // A shared cache that stored this response would hand the state cookie to other visitors:
+  // whatever the handler said about caching, not there.
+  if (issued.size > 0 || expire) {
+    const control = c.res.headers.get("Cache-Control");
+    c.header("Cache-Control", control ? privately(control) : "private, no-store");
   }
+}
+
+// What lets a shared cache store a response: `public`, `s-maxage`, and a `private` that names
+// fields (the rest of the response could be stored).
+const SHARED = /^(public|s-maxage\s*=.*|private\s*=.*)$/i;
+
+/** `Cache-Control` directives for a private response: the handler's others are kept. */
+function privately(control: string): string {
+  const kept = control
+    .split(",")
+    .map((directive) => directive.trim())
+    .filter((directive) => directive !== "" && !SHARED.test(directive));
+  if (!kept.some((directive) => directive.toLowerCase() === "private")) kept.unshift("private");
+  return kept.join(", ");
 }
 
 function attributes(c: Context, config: Config): CookieOptions {

@@ -3,8 +3,8 @@ import { NIL, v1, v4, v6, v7 } from "uuid";
 import { describe, expect, test } from "vitest";
 import { isSessionId, signSessionId, verifySessionCookie } from "../src/cookie.js";
 
-const SECRET = "s".repeat(32);
-const OLD = "o".repeat(32);
+const SECRET = "cookie-test-secret-of-32-characters!";
+const OLD = "an-older-cookie-test-secret-of-32-chars";
 
 describe("isSessionId", () => {
   test("accepts canonical lower-case v4 only", () => {
@@ -30,17 +30,39 @@ describe("isSessionId", () => {
 });
 
 describe("verifySessionCookie", () => {
-  test("round-trips what signSessionId makes, as cookie-signature's `<id>.<hmac>`", () => {
+  test("round-trips what signSessionId makes: `<id>.<hmac>`, the HMAC of `<key>.<id>` as cookie-signature makes it", () => {
     const id = v4();
-    const value = signSessionId(id, SECRET);
-    expect(value).toBe(sign(id, SECRET));
-    expect(verifySessionCookie(value, [SECRET])).toEqual({ id, rotated: false });
+    const value = signSessionId("app-state", id, SECRET);
+    expect(`app-state.${value}`).toBe(sign(`app-state.${id}`, SECRET));
+    expect(value).toMatch(/^[0-9a-f-]{36}\.[A-Za-z0-9+/]{43}$/);
+    expect(verifySessionCookie("app-state", value, [SECRET])).toEqual({ id, rotated: false });
+  });
+
+  test("a value signed for one key does not verify under another", () => {
+    const id = v4();
+    const value = signSessionId("prefs", id, SECRET);
+    expect(verifySessionCookie("prefs", value, [SECRET])).toEqual({ id, rotated: false });
+    for (const key of ["app-state", "pref", "prefs.", "", "Prefs"]) {
+      expect(verifySessionCookie(key, value, [SECRET]), key).toBeUndefined();
+    }
+  });
+
+  test("the legacy form (the id alone signed) verifies under any key, and asks for re-signing", () => {
+    const id = v4();
+    for (const key of ["app-state", "prefs"]) {
+      expect(verifySessionCookie(key, sign(id, SECRET), [SECRET])).toEqual({ id, rotated: true });
+    }
+    expect(verifySessionCookie("prefs", sign(id, OLD), [SECRET, OLD])).toEqual({
+      id,
+      rotated: true,
+    });
   });
 
   test("any listed secret verifies; a non-first one asks for re-signing", () => {
     const id = v4();
-    expect(verifySessionCookie(sign(id, OLD), [SECRET, OLD])).toEqual({ id, rotated: true });
-    expect(verifySessionCookie(sign(id, OLD), [SECRET])).toBeUndefined();
+    const old = signSessionId("app-state", id, OLD);
+    expect(verifySessionCookie("app-state", old, [SECRET, OLD])).toEqual({ id, rotated: true });
+    expect(verifySessionCookie("app-state", old, [SECRET])).toBeUndefined();
   });
 
   test.each([
@@ -58,6 +80,6 @@ describe("verifySessionCookie", () => {
     ["an empty value", () => ""],
     ["a lone dot", () => "."],
   ])("refuses %s", (_, forge) => {
-    expect(verifySessionCookie(forge(v4()), [SECRET])).toBeUndefined();
+    expect(verifySessionCookie("app-state", forge(v4()), [SECRET])).toBeUndefined();
   });
 });

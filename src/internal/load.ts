@@ -140,6 +140,9 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
       );
     }
     const envelope = decodeEnvelope(info.key, data);
+    // Another key's state: its cookie came under this key's name (a legacy cookie, signed
+    // without its key). Nothing to load, and nothing corrupt to quarantine: it is not ours.
+    if (!envelope) return false;
     if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live);
     let fields = decodeState(info.json, envelope.state);
     const migrated = envelope.version !== info.version;

@@ -8,11 +8,13 @@ import type { ClassInfo } from "./registry.js";
 /**
  * A cookie of ours in a request: its class, and its id if the signature verified, with the
  * id's key in `Config.lives`, made once for a remembered header (the same string again is
- * looked up without being built and hashed anew).
+ * looked up without being built and hashed anew). `alone`: the only value of its name in the
+ * header, the only case where a bad or unknown one may be expired.
  */
-export type FoundCookie =
-  | { readonly info: ClassInfo; readonly verified: VerifiedCookie; readonly cacheKey: string }
-  | { readonly info: ClassInfo; readonly verified: undefined; readonly cacheKey: undefined };
+export type FoundCookie = { readonly info: ClassInfo; readonly alone: boolean } & (
+  | { readonly verified: VerifiedCookie; readonly cacheKey: string }
+  | { readonly verified: undefined; readonly cacheKey: undefined }
+);
 
 /** `persistSession()`'s options, checked and with defaults applied. */
 export interface Config {
