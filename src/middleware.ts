@@ -7,7 +7,7 @@ import { misuse, PersistError } from "./errors.js";
 import { release } from "./internal/instance.js";
 import { cacheKeyOf, type Live } from "./internal/live.js";
 import { acquire } from "./internal/load.js";
-import { registry } from "./internal/registry.js";
+import { registrations, registry } from "./internal/registry.js";
 import {
   Caller,
   type Config,
@@ -207,8 +207,8 @@ const MAX_VERIFIED = 10_000;
  */
 function cookiesOf(config: Config, header: string): readonly FoundCookie[] | undefined {
   const known = config.headers.get(header);
-  // Classes decorated since then may have a cookie in it too.
-  if (known && known.registered === registry.size) return known.found;
+  // Classes decorated since then (or again) may have a cookie in it too.
+  if (known && known.registered === registrations) return known.found;
   const prefix = config.cookie.hostPrefix ? "__Host-" : "";
   let found: FoundCookie[] | undefined;
   let forged = false;
@@ -228,7 +228,7 @@ function cookiesOf(config: Config, header: string): readonly FoundCookie[] | und
   }
   if (found && !forged && header.length <= MAX_HEADER_LENGTH) {
     if (config.headers.size >= MAX_HEADERS) config.headers.clear();
-    config.headers.set(header, { registered: registry.size, found });
+    config.headers.set(header, { registered: registrations, found });
   }
   return found;
 }
