@@ -8,7 +8,7 @@ import { refuseCrossSite } from "./internal/cross-site.js";
 import { release } from "./internal/instance.js";
 import { cacheKeyOf, type Live } from "./internal/live.js";
 import { acquire } from "./internal/load.js";
-import { type ClassInfo, registry } from "./internal/registry.js";
+import { type ClassInfo, registrations, registry } from "./internal/registry.js";
 import {
   Caller,
   type Config,
@@ -244,8 +244,8 @@ const MAX_VALUES = 8;
  */
 function cookiesOf(config: Config, header: string): readonly FoundCookie[] | undefined {
   const known = config.headers.get(header);
-  // Classes decorated since then may have a cookie in it too.
-  if (known && known.registered === registry.size) return known.found;
+  // Classes decorated since then (or again) may have a cookie in it too.
+  if (known && known.registered === registrations) return known.found;
   const values = valuesOf(header, config.cookie.hostPrefix ? "__Host-" : "");
   if (!values) return undefined;
   const found: FoundCookie[] = [];
@@ -265,7 +265,7 @@ function cookiesOf(config: Config, header: string): readonly FoundCookie[] | und
   if (found.length === 0) return undefined;
   if (remember) {
     if (config.headers.size >= MAX_HEADERS) config.headers.clear();
-    config.headers.set(header, { registered: registry.size, found });
+    config.headers.set(header, { registered: registrations, found });
   }
   return found;
 }

@@ -2,7 +2,13 @@ import { SuperJSON } from "superjson";
 import { misuse } from "./errors.js";
 import { instanceFor } from "./internal/instance.js";
 import { liveOf } from "./internal/live.js";
-import { type Class, type ClassInfo, decoratedClasses, registry } from "./internal/registry.js";
+import {
+  type Class,
+  type ClassInfo,
+  decoratedClasses,
+  register,
+  registry,
+} from "./internal/registry.js";
 import type { PersistInfo, PersistOptions } from "./types.js";
 
 // RFC 6265 token characters: what a cookie name may hold.
@@ -46,7 +52,9 @@ export function persist(key: string, options: PersistOptions = {}) {
       throw misuse(`@persist("${key}") decorates classes only`);
     }
     const existing = registry.get(key);
-    if (existing) {
+    // The same class run again (a dev server re-running its module after an edit) takes the
+    // key over: its instances are built anew, from what is stored, by the next requests.
+    if (existing && existing.target.name !== target.name) {
       throw misuse(`@persist key "${key}" is already used by class \`${existing.target.name}\``);
     }
     const json = new SuperJSON();
@@ -81,7 +89,7 @@ export function persist(key: string, options: PersistOptions = {}) {
       configurable: true,
       enumerable: false,
     });
-    registry.set(key, info);
+    register(info);
     decoratedClasses.set(decorated, info);
     return decorated;
   };

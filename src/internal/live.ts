@@ -182,16 +182,19 @@ export interface Pending {
 }
 
 /**
- * May a request with this state's id use it now? `active` and `loading` ones are joined; an
- * `idle` or `saving` one is checked against the store first; any other is no longer under
- * that id.
+ * May a request for class `info` with this state's id use it now? `active` and `loading` ones
+ * are joined; an `idle` or `saving` one is checked against the store first; any other is no
+ * longer under that id.
  */
-export function joinable(live: Live): "join" | "reload" | "no" {
+export function joinable(live: Live, info: ClassInfo): "join" | "reload" | "no" {
   switch (live.stage) {
     case "active":
     case "loading":
       return "join";
     case "idle":
+      // Its class was decorated again since (a dev server re-ran the module): the state is
+      // loaded anew into the new class, unless the old instance holds a change to write.
+      return live.info === info || live.dirty ? "reload" : "no";
     case "saving":
       return "reload";
     default:

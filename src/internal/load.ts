@@ -21,11 +21,11 @@ export function acquire(
   // Cleared or regenerated, its entry not yet deleted: nothing may load it meanwhile.
   if (config.retired.size > 0 && config.retired.has(cacheKey)) return undefined;
   let live = config.lives.get(cacheKey);
-  if (live === undefined || joinable(live) === "no") {
+  if (live === undefined || joinable(live, info) === "no") {
     live = new Live(config, info, id, "loading");
     remember(live);
     if (!startLoad(live)) return undefined;
-  } else if (joinable(live) === "reload") {
+  } else if (joinable(live, info) === "reload") {
     // The first request of this browser in this process (now): check that the cached instance
     // is still what the store holds. Later concurrent requests share that check.
     live.moveTo("loading");

@@ -23,5 +23,14 @@ export interface ClassInfo {
 /** Every decorated class, by key. */
 export const registry = new Map<string, ClassInfo>();
 
+/** Counts decorations, takeovers of a key included: what was looked up before may be stale. */
+export let registrations = 0;
+
+/** `info` is the class of its key from now on. */
+export function register(info: ClassInfo): void {
+  registry.set(info.key, info);
+  registrations++;
+}
+
 /** Decorated class → its info. */
 export const decoratedClasses = new WeakMap<object, ClassInfo>();
