@@ -118,6 +118,7 @@ export class FileStore implements Store {
         { cause },
       );
     }
+    checkPidsVisible();
     if (sweepInterval > 0) {
       // The first sweep also removes temporary files that a crashed process left behind.
       const sweep = () => void this.sweep().catch((error: unknown) => console.warn(String(error)));
@@ -504,7 +505,44 @@ function restore(fd: number, before: Stats): void {
  * the next read gives it one.
  */
 function deadlineOf(stat: Pick<Stats, "mtimeMs" | "ctimeMs">): number {
-  return stat.mtimeMs === stat.ctimeMs ? stat.mtimeMs + UNSET_DEADLINE_MS : stat.mtimeMs;
+  return writtenLast(stat) ? stat.mtimeMs + UNSET_DEADLINE_MS : stat.mtimeMs;
+}
+
+/**
+ * Whether the file's last change was a write: its mtime is its ctime. Deno gives the ctime in
+ * whole seconds (the mtime in ms), so there an mtime within the ctime's second counts as equal;
+ * a deadline is set a ttl later, so only a ttl under a second could be taken for one.
+ */
+function writtenLast({ mtimeMs, ctimeMs }: Pick<Stats, "mtimeMs" | "ctimeMs">): boolean {
+  return (
+    mtimeMs === ctimeMs || (ctimeMs % 1000 === 0 && mtimeMs > ctimeMs && mtimeMs < ctimeMs + 1000)
+  );
+}
+
+// Above any pid a system gives out (Linux allows up to 2^22, macOS 99,998).
+const NO_SUCH_PID = 2 ** 31 - 1;
+let pidsVisible: boolean | undefined;
+
+/**
+ * Locks and temporary files name their process, so that a crashed one's are removed at once; where
+ * signalling a process is refused (Deno without `--allow-run`), they wait until stale. Said once,
+ * at construction, rather than found out when a restarted server answers 503 for 10 s.
+ */
+function checkPidsVisible(): void {
+  if (pidsVisible !== undefined) return;
+  let why = `process.kill(${NO_SUCH_PID}, 0) succeeded`;
+  try {
+    process.kill(NO_SUCH_PID, 0);
+  } catch (error) {
+    pidsVisible = code(error) === "ESRCH";
+    if (pidsVisible) return;
+    why = error instanceof Error ? error.message : String(error);
+  }
+  pidsVisible = false;
+  process.emitWarning(
+    `FileStore cannot tell whether a process is running (${why}): a lock left by a crashed process is broken after ${LOCK_STALE_MS / 1000} s, its temporary files are removed after ${TEMP_GRACE_MS / 1000} s. On Deno, run with --allow-run.`,
+    { code: "HONO_PERSIST_NO_PID_CHECK" },
+  );
 }
 
 /** Removes a temporary file that may never have been created, or was renamed already. */

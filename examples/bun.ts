@@ -1,0 +1,9 @@
+// Bun: bun examples/bun.ts
+import { app } from "./app.ts";
+
+const server = Bun.serve({
+  fetch: app.fetch,
+  hostname: "127.0.0.1",
+  port: Number(process.env.PORT ?? 3000),
+});
+console.log(`listening on http://127.0.0.1:${server.port}/`);

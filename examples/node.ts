@@ -1,0 +1,7 @@
+// Node 20+: npx tsx examples/node.ts (tsx lowers the decorator; Node cannot run it as written)
+import { serve } from "@hono/node-server";
+import { app } from "./app.ts";
+
+serve({ fetch: app.fetch, hostname: "127.0.0.1", port: Number(process.env.PORT ?? 3000) }, (info) =>
+  console.log(`listening on http://127.0.0.1:${info.port}/`),
+);
