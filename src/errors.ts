@@ -2,7 +2,10 @@
 export type PersistErrorCode =
   /** The store could not read, write or delete (disk full, read-only, Redis down …). */
   | "STORE_FAILED"
-  /** The store's directory cannot be created or written to. */
+  /**
+   * The store's directory cannot be created or written to, or is not safe to use: a symlink, or
+   * owned by another user.
+   */
   | "STORE_DIR"
   /** Another process held the state's lock for longer than the `lock` timeout. */
   | "LOCK_TIMEOUT"
@@ -10,7 +13,10 @@ export type PersistErrorCode =
   | "STATE_TOO_LARGE"
   /** The state cannot be serialized (a value superjson does not know). */
   | "UNSERIALIZABLE"
-  /** A stored state is unreadable: not ours, torn, malformed, or not a regular file. */
+  /**
+   * A stored state is unreadable or must not be read: not ours, torn, malformed, not a regular
+   * file, owned by another user, or larger than any file holding a state of `maxBytes`.
+   */
   | "INVALID_STATE";
 
 /**

@@ -105,7 +105,7 @@ function load(live: Live): boolean | Promise<boolean> {
   const { config, id } = live;
   let data: string | undefined | Promise<string | undefined>;
   try {
-    data = read(config.store, id, config.idleTimeout);
+    data = read(config.store, id, config.idleTimeout, config.maxBytes);
   } catch (error) {
     return loadFailed(live, error);
   }

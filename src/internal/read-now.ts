@@ -9,15 +9,23 @@ import type { Store } from "../types.js";
 export const readNow = Symbol("hono-persist.readNow");
 
 interface ReadsNow {
-  [readNow](id: string, ttl: number): string | undefined | Promise<string | undefined>;
+  [readNow](
+    id: string,
+    ttl: number,
+    maxBytes: number,
+  ): string | undefined | Promise<string | undefined>;
 }
 
-/** `store.get(id, ttl)`, answered at once when the store can. */
+/**
+ * `store.get(id, ttl)`, answered at once when the store can. `maxBytes` lets it refuse an entry
+ * too large to hold such a state without reading it.
+ */
 export function read(
   store: Store,
   id: string,
   ttl: number,
+  maxBytes: number,
 ): string | undefined | Promise<string | undefined> {
   const now = (store as Partial<ReadsNow>)[readNow];
-  return now ? now.call(store, id, ttl) : store.get(id, ttl);
+  return now ? now.call(store, id, ttl, maxBytes) : store.get(id, ttl);
 }

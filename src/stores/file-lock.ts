@@ -2,13 +2,15 @@ import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
+  fstatSync,
+  futimesSync,
   linkSync,
   lstatSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
+  type Stats,
   unlinkSync,
-  utimesSync,
   writeSync,
 } from "node:fs";
 import { hostname } from "node:os";
@@ -17,15 +19,21 @@ import { PersistError } from "../errors.js";
 
 /** A lock whose file has not been refreshed for this long is taken to be a dead holder's. */
 export const LOCK_STALE_MS = 10_000;
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, S_IFMT } = constants;
 const HOST = hostname();
+// A token is a pid, a host name (at most 255 bytes) and 16 hex digits: a larger file is none.
+const TOKEN_MAX = 512;
 
 /**
  * An exclusive lock across processes: a file created with `O_EXCL`, holding its owner's pid,
- * host and a random token. The holder refreshes its mtime; a waiter breaks a lock whose owner
- * is a dead process on this host, or whose file went unrefreshed for `LOCK_STALE_MS` (a
- * holder on another host sharing the directory). Waiters poll with a short backoff: the
- * directory may be shared by processes that have no other channel.
+ * host and a random token. The holder keeps the file open and refreshes its mtime; a waiter
+ * breaks a lock whose owner is a dead process on this host, or whose file went unrefreshed for
+ * `LOCK_STALE_MS` (a holder on another host sharing the directory). Waiters poll with a short
+ * backoff: the directory may be shared by processes that have no other channel.
+ *
+ * Only a regular file of at most `TOKEN_MAX` bytes can be a holder's: anything else by the name
+ * (a FIFO, a symlink, a large file: none of them ever made here) is removed like a dead
+ * holder's, unread, rather than let every request of that browser wait for the timeout.
  *
  * Resolves with the function that releases the lock; rejects with `LOCK_TIMEOUT` after
  * `timeout` seconds.
@@ -33,82 +41,131 @@ const HOST = hostname();
 export async function lockFile(file: string, timeout: number): Promise<() => void> {
   const token = `${process.pid}\n${HOST}\n${randomBytes(8).toString("hex")}`;
   const deadline = Date.now() + timeout * 1000;
-  for (let attempt = 0; ; attempt++) {
-    if (tryCreate(file, token)) break;
-    if (breakIfStale(file)) continue;
-    if (Date.now() >= deadline) {
-      throw new PersistError(
-        "LOCK_TIMEOUT",
-        `${file} is still locked by another request after ${timeout} s`,
-      );
+  let fd = tryCreate(file, token);
+  for (let attempt = 0; fd === undefined; attempt++) {
+    if (!breakIfStale(file)) {
+      if (Date.now() >= deadline) {
+        throw new PersistError(
+          "LOCK_TIMEOUT",
+          `${file} is still locked by another request after ${timeout} s`,
+        );
+      }
+      await delay(Math.min(1 + attempt, 20) * (0.5 + Math.random()));
     }
-    await delay(Math.min(1 + attempt, 20) * (0.5 + Math.random()));
+    fd = tryCreate(file, token);
   }
+  const held = fd;
+  // Through the descriptor: the path may be another holder's by now (ours broken as stale).
   const refresh = setInterval(() => {
     try {
       const now = new Date();
-      utimesSync(file, now, now);
+      futimesSync(held, now, now);
     } catch {
-      // Broken by a waiter that took us for dead: nothing left to refresh.
+      // Nothing left to refresh.
     }
   }, LOCK_STALE_MS / 3).unref();
   return function release() {
     clearInterval(refresh);
     try {
-      if (readFileSync(file, "utf8") === token) unlinkSync(file);
+      // Ours while its inode is: an open file's inode is never reused.
+      if (sameFile(lstatSync(file), fstatSync(held))) unlinkSync(file);
     } catch {
       // Already broken or removed.
+    } finally {
+      closeSync(held);
     }
   };
 }
 
-function tryCreate(file: string, token: string): boolean {
+/** The open lock file, or `undefined` when `file` exists already. */
+function tryCreate(file: string, token: string): number | undefined {
   let fd: number;
   try {
     fd = openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return undefined;
     throw new PersistError("STORE_FAILED", `could not lock ${file}: ${(error as Error).message}`, {
       cause: error,
     });
   }
   try {
     writeSync(fd, token);
-  } finally {
+    return fd;
+  } catch (error) {
     closeSync(fd);
+    unlinkSync(file);
+    throw new PersistError("STORE_FAILED", `could not lock ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  return true;
 }
 
 /** Removes the lock at `file` if its holder is gone; true when the caller should try again. */
 function breakIfStale(file: string): boolean {
-  let content: string;
-  let mtime: number;
+  let fd: number | undefined;
+  let found: Stats;
   try {
-    content = readFileSync(file, "utf8");
-    mtime = lstatSync(file).mtimeMs;
+    // O_NONBLOCK: a FIFO by this name would block the open, and the event loop, forever.
+    fd = openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    found = fstatSync(fd);
   } catch (error) {
-    // Released meanwhile. Anything else (a directory in its place) waits for the deadline:
+    if (fd !== undefined) closeSync(fd);
+    const code = (error as NodeJS.ErrnoException).code;
+    // Released meanwhile.
+    if (code === "ENOENT") return true;
+    // A symlink (ELOOP) or a socket (ENXIO): no holder's. Anything else waits for the deadline:
     // answering "try again at once" would spin the event loop.
-    return (error as NodeJS.ErrnoException).code === "ENOENT";
+    if (code !== "ELOOP" && code !== "ENXIO") return false;
+    try {
+      found = lstatSync(file);
+    } catch (again) {
+      return (again as NodeJS.ErrnoException).code === "ENOENT";
+    }
   }
-  if (!isStale(content, mtime)) return false;
-  // Move the stale file aside first: if another waiter broke it and locked again meanwhile,
-  // the file moved is theirs, and it goes back.
+  try {
+    // A directory cannot be removed like a file: it waits for the deadline.
+    if (found.isDirectory()) return false;
+    if (found.isFile() && found.size <= TOKEN_MAX && fd !== undefined) {
+      if (!isStale(readToken(fd), found.mtimeMs)) return false;
+    }
+    moveAside(file, found);
+    return true;
+  } finally {
+    // Open until here, so that no new file can take its inode while it is compared.
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Removes the lock file `found`, moving it aside first: if another waiter broke it and locked
+ * again meanwhile, the file moved is theirs, and it goes back.
+ */
+function moveAside(file: string, found: Stats): void {
   const aside = `${file}.${randomBytes(4).toString("hex")}.stale`;
   try {
     renameSync(file, aside);
   } catch {
-    return true;
+    return;
   }
   try {
-    if (readFileSync(aside, "utf8") !== content) linkSync(aside, file);
+    if (!sameFile(lstatSync(aside), found)) linkSync(aside, file);
   } catch {
     // A new holder exists already; the one moved aside was stale after all.
-  } finally {
-    unlinkSync(aside);
   }
-  return true;
+  try {
+    unlinkSync(aside);
+  } catch {
+    // A directory that took the name meanwhile: the sweep leaves it to its owner.
+  }
+}
+
+function readToken(fd: number): string {
+  const buffer = Buffer.alloc(TOKEN_MAX);
+  return buffer.toString("utf8", 0, readSync(fd, buffer, 0, TOKEN_MAX, 0));
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && (a.mode & S_IFMT) === (b.mode & S_IFMT);
 }
 
 function isStale(content: string, mtime: number): boolean {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
   accessSync,
+  chmodSync,
   closeSync,
   constants,
   fstatSync,
@@ -11,10 +12,9 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
   type Stats,
-  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -32,7 +32,10 @@ import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-
 /** Options of `FileStore`. */
 export interface FileStoreOptions {
   /**
-   * The directory that holds one file per session, created with mode 0700 if missing.
+   * The directory that holds one file per session, created with mode 0700 if missing. Whoever
+   * can write to it can replace any browser's state, so it must be a directory of this
+   * process's user: a symlink (as its last component) or a directory of another user is refused
+   * with `STORE_DIR`, and one of ours that group or others may write to is made 0700.
    * @default ".hono-persist" in the working directory
    */
   dir?: string;
@@ -66,6 +69,12 @@ const RECENT_LENGTH = 16 * 1024 * 1024;
 const APPEND_MAX = 16 * 1024;
 // A file grows by appends up to one disk block, or twice its record; then it is rewritten whole.
 const FILE_MAX = 4096;
+/**
+ * The largest file that holds a state of `maxBytes` (the middleware's records are JSON, stored
+ * as they are): its record alone, or appended to records up to FILE_MAX or one earlier copy
+ * (the append rule), with a third record at most when two processes append at one instant.
+ */
+const fileLimit = (maxBytes: number) => 3 * maxBytes + FILE_MAX;
 const { O_APPEND, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_EXCL } = constants;
 // Temporary names: random per process (two containers may share a directory and a pid), then
 // a counter, which spares a call to the CSPRNG per write.
@@ -109,7 +118,7 @@ export class FileStore implements Store {
     this.#fsync = fsync;
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      if (!statSync(this.dir).isDirectory()) throw new Error("not a directory");
+      checkOwnDirectory(this.dir);
       accessSync(this.dir, constants.R_OK | constants.W_OK | constants.X_OK);
     } catch (cause) {
       throw new PersistError(
@@ -131,19 +140,29 @@ export class FileStore implements Store {
     return this.#get(id, ttl);
   }
 
-  [readNow](id: string, ttl: number): string | undefined | Promise<string | undefined> {
+  // Given the middleware's `maxBytes`, a file larger than any that holds such a state is
+  // refused as INVALID_STATE, unread.
+  [readNow](
+    id: string,
+    ttl: number,
+    maxBytes?: number,
+  ): string | undefined | Promise<string | undefined> {
     // A subclass's own `get` is honoured.
-    return this.get === FileStore.prototype.get ? this.#get(id, ttl) : this.get(id, ttl);
+    return this.get === FileStore.prototype.get ? this.#get(id, ttl, maxBytes) : this.get(id, ttl);
   }
 
-  #get(id: string, ttl: number): string | undefined | Promise<string | undefined> {
+  #get(
+    id: string,
+    ttl: number,
+    maxBytes?: number,
+  ): string | undefined | Promise<string | undefined> {
     // Nothing running on this id (the common case): read now, without a queue.
     return this.#queues.has(id)
-      ? this.#inOrder(id, () => this.#read(id, ttl))
-      : this.#read(id, ttl);
+      ? this.#inOrder(id, () => this.#read(id, ttl, maxBytes))
+      : this.#read(id, ttl, maxBytes);
   }
 
-  #read(id: string, ttl: number): string | undefined {
+  #read(id: string, ttl: number, maxBytes: number | undefined): string | undefined {
     const file = this.#path(id);
     const known = this.#recent.get(id);
     if (known) {
@@ -177,9 +196,25 @@ export class FileStore implements Store {
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw new PersistError("INVALID_STATE", `${file} is not a regular file`);
+      // Whoever else owns a file in our directory put it there: it is not read. (Were we not
+      // root, moving its deadline would fail with EPERM on every request.)
+      const uid = process.geteuid?.();
+      if (uid !== undefined && stat.uid !== uid) {
+        throw new PersistError(
+          "INVALID_STATE",
+          `${file} is owned by uid ${stat.uid}, not by this process's user (uid ${uid})`,
+        );
+      }
       const now = Date.now();
       if (deadlineOf(stat) <= now) return this.#expire(id, file);
-      const text = readFileSync(fd, "utf8");
+      // Files are read whole, on this thread: one of hundreds of MB would stall every request.
+      if (maxBytes !== undefined && stat.size > fileLimit(maxBytes)) {
+        throw new PersistError(
+          "INVALID_STATE",
+          `${file} is ${stat.size} bytes, more than a state of \`maxBytes\` (${maxBytes}) is stored in`,
+        );
+      }
+      const text = readText(fd, stat.size);
       const data = currentRecord(text);
       if (data === undefined) throw new PersistError("INVALID_STATE", `${file} holds no record`);
       // Appends go only to a file whose every line is whole: never after a partial line (an
@@ -204,7 +239,18 @@ export class FileStore implements Store {
   #slide(id: string, file: string, stat: Stats, ttl: number, now: number): void {
     const deadline = now + ttl * 1000;
     if (deadline - stat.mtimeMs <= ttl * 10) return;
-    lutimesSync(file, now / 1000, deadline / 1000);
+    try {
+      lutimesSync(file, now / 1000, deadline / 1000);
+    } catch (error) {
+      // Only its owner may set a file's times (an immutable file's, no one): not ours to serve.
+      if (code(error) === "EPERM" || code(error) === "EACCES") {
+        throw new PersistError(
+          "INVALID_STATE",
+          `${file} refuses this process's update (${code(error)})`,
+        );
+      }
+      throw failed("read", file, error);
+    }
     const known = this.#recent.get(id);
     if (!known) return;
     // The file at the path may be another process's by now: remember only the one touched.
@@ -403,10 +449,15 @@ export class FileStore implements Store {
     const aside = `${file}.${Date.now()}.corrupt`;
     try {
       renameSync(file, aside);
-      const now = Date.now();
-      lutimesSync(aside, now / 1000, (now + QUARANTINE_MS) / 1000);
     } catch (error) {
       if (code(error) !== "ENOENT") throw failed("quarantine", file, error);
+      return;
+    }
+    try {
+      const now = Date.now();
+      lutimesSync(aside, now / 1000, (now + QUARANTINE_MS) / 1000);
+    } catch {
+      // Another user's file: it keeps its own times, by which the sweep removes it.
     }
   }
 
@@ -484,6 +535,28 @@ export class FileStore implements Store {
   }
 }
 
+/**
+ * Throws unless `dir` itself (not a symlink to one) is a directory of this process's user that
+ * no one else may write to: whoever can write to it can replace any browser's state. A
+ * directory of ours that group or others may write to is made 0700.
+ */
+function checkOwnDirectory(dir: string): void {
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink()) {
+    throw new Error("it is a symbolic link: give the directory it points to as `dir`");
+  }
+  if (!stat.isDirectory()) throw new Error("not a directory");
+  // Windows has neither owners nor modes here.
+  const uid = process.geteuid?.();
+  if (uid === undefined) return;
+  if (stat.uid !== uid) {
+    throw new Error(
+      `it is owned by uid ${stat.uid}, not by this process's user (uid ${uid}), who could replace any state in it: \`chown ${uid} ${dir}\` or choose another directory`,
+    );
+  }
+  if ((stat.mode & 0o022) !== 0) chmodSync(dir, 0o700);
+}
+
 /** Truncates a file to what it held before a failed append, with its deadline as it was. */
 function restore(fd: number, before: Stats): void {
   try {
@@ -543,6 +616,18 @@ function checkPidsVisible(): void {
     `FileStore cannot tell whether a process is running (${why}): a lock left by a crashed process is broken after ${LOCK_STALE_MS / 1000} s, its temporary files are removed after ${TEMP_GRACE_MS / 1000} s. On Deno, run with --allow-run.`,
     { code: "HONO_PERSIST_NO_PID_CHECK" },
   );
+}
+
+/** The first `size` bytes of the file open at `fd` (fewer if it shrank since), as text. */
+function readText(fd: number, size: number): string {
+  const buffer = Buffer.allocUnsafe(size);
+  let length = 0;
+  while (length < size) {
+    const read = readSync(fd, buffer, length, size - length, length);
+    if (read === 0) break;
+    length += read;
+  }
+  return buffer.toString("utf8", 0, length);
 }
 
 /** Removes a temporary file that may never have been created, or was renamed already. */
