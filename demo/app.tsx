@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { basename, isAbsolute, relative } from "node:path";
 import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { csrf } from "hono/csrf";
@@ -46,10 +47,14 @@ export function createApp({ secret, store }: DemoOptions): Hono<FlashEnv> {
         counter={counter}
         prefs={prefs}
         facts={[counter, prefs].map((state) => stateFacts(state, store, cookies, flash))}
-        store={store instanceof FileStore ? `FileStore ${store.dir}` : store.constructor.name}
+        store={
+          store instanceof FileStore ? `FileStore ${shown(store.dir)}` : store.constructor.name
+        }
         now={new Date()}
       />
     );
+    // The page is this browser's state: no shared cache may keep it, cookie or not.
+    c.header("Cache-Control", "private, no-store");
     return c.html(html`<!doctype html>${page}`);
   });
 
@@ -113,4 +118,10 @@ async function field(c: Context, name: string): Promise<string> {
 // Back to the panel the form was in, not the top of the page.
 function backToPrefs(c: Context): Response {
   return c.redirect("/#preferences", 303);
+}
+
+/** The store directory as the page shows it: relative to the working directory, never absolute. */
+function shown(dir: string): string {
+  const path = relative(process.cwd(), dir);
+  return path.startsWith("..") || isAbsolute(path) ? `…/${basename(dir)}` : path;
 }
