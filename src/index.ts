@@ -1,3 +1,6 @@
+import { setDefaultStore } from "./internal/default-store.js";
+import { FileStore } from "./stores/file.js";
+
 export { isSessionId } from "./cookie.js";
 export { PersistError, type PersistErrorCode } from "./errors.js";
 export { persistSession } from "./middleware.js";
@@ -13,3 +16,7 @@ export type {
   PersistSessionOptions,
   Store,
 } from "./types.js";
+
+// Node's entry (Bun's and Deno's too): FileStore is the default store. The Workers entry,
+// workerd.ts, exports the same but FileStore, and sets no default.
+setDefaultStore(() => new FileStore());
