@@ -116,8 +116,11 @@ class Controller {
     });
   }
 
-  ready(): Promise<unknown> {
-    return new Promise((resolve) => this.#waiting.set(0, resolve));
+  async ready(): Promise<void> {
+    const answer = await new Promise<{ error?: string }>((resolve) =>
+      this.#waiting.set(0, resolve),
+    );
+    if (answer.error !== undefined) throw new Error(answer.error);
   }
 
   async send(command: Record<string, unknown>): Promise<unknown> {
@@ -139,10 +142,15 @@ class Controller {
     return this.send({ op: "stop", name });
   }
 
+  /** Disposes every Miniflare (the child does on stdin's end), or kills the child after 10 s. */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#child.exitCode !== null) return resolve();
-      this.#child.once("exit", () => resolve());
+      if (this.#child.exitCode !== null || this.#child.signalCode !== null) return resolve();
+      const kill = setTimeout(() => this.#child.kill("SIGKILL"), 10_000);
+      this.#child.once("exit", () => {
+        clearTimeout(kill);
+        resolve();
+      });
       this.#child.stdin?.end();
     });
   }
@@ -170,7 +178,7 @@ afterAll(async () => {
   if (process.env.DEBUG_WORKERS) console.log(controller?.stderr.join(""));
   await controller?.close();
   rmSync(work, { recursive: true, force: true });
-});
+}, 20_000);
 
 const loopback = [{ host: "127.0.0.1", port: 0 }];
 
