@@ -1,3 +1,7 @@
+// Node's entry (Bun's and Deno's too): FileStore is the default store. The Workers entry,
+// workerd.ts, exports the same but FileStore, and sets no default.
+import "./internal/file-default.js";
+
 export { isSessionId } from "./cookie.js";
 export { PersistError, type PersistErrorCode } from "./errors.js";
 export { persistSession } from "./middleware.js";

@@ -5,6 +5,8 @@ import type { CookieOptions } from "hono/utils/cookie";
 import { signSessionId, type VerifiedCookie, verifySessionCookie } from "./cookie.js";
 import { misuse, PersistError } from "./errors.js";
 import { refuseCrossSite } from "./internal/cross-site.js";
+import { defaultStore } from "./internal/default-store.js";
+import { canEnterWith } from "./internal/enter-with.js";
 import { release } from "./internal/instance.js";
 import { cacheKeyOf, type Live } from "./internal/live.js";
 import { acquire } from "./internal/load.js";
@@ -21,7 +23,6 @@ import {
   scopes,
 } from "./internal/scope.js";
 import { flush, needsFlush } from "./internal/writer.js";
-import { FileStore } from "./stores/file.js";
 import type { PersistSessionOptions } from "./types.js";
 
 const MIN_SECRET_LENGTH = 32;
@@ -51,7 +52,7 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
     // runs there when the save below fails, and can still read the request's state through it.
     // (`scopes.run` below keeps a middleware inside `next()` from changing ours.)
     const caller = new Caller(openScope());
-    scopes.enterWith(caller);
+    if (canEnterWith) scopes.enterWith(caller);
     try {
       // Most requests need no promise of ours beyond next()'s (each costs on Node 20, whose
       // AsyncLocalStorage runs a hook per promise).
@@ -134,7 +135,7 @@ function resolve(options: PersistSessionOptions): Config {
   if (sameSite === "None" && secure === false) {
     throw misuse('option `cookie.sameSite` "None" needs a Secure cookie');
   }
-  const store = options.store ?? new FileStore();
+  const store = options.store ?? defaultStore();
   const lock = options.lock === true ? {} : options.lock || undefined;
   if (lock !== undefined) {
     if (typeof store.lock !== "function") {

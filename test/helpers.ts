@@ -22,7 +22,7 @@ export class Browser {
   readonly cookies = new Map<string, string>();
   readonly #fetch: (path: string, init: RequestInit) => Promise<Response>;
 
-  constructor(target: Hono | string) {
+  constructor(target: Pick<Hono, "request"> | string) {
     this.#fetch =
       typeof target === "string"
         ? (path, init) => fetch(new URL(path, target), { ...init, redirect: "manual" })
