@@ -409,3 +409,33 @@ onWorkerd("startup on workerd", () => {
     );
   });
 });
+
+/** Starts the Worker bundled from test/workers/<name>.ts, runs `use` on its URL, stops it. */
+async function withWorker(name: string, use: (url: string) => Promise<void>): Promise<void> {
+  const script = await bundle(join(root, `test/workers/${name}.ts`), name);
+  const urls = await controller.start(name, { workers: [worker(name, script)] });
+  try {
+    await use(urls[name] as string);
+  } finally {
+    await controller.stop(name);
+  }
+}
+
+onWorkerd("review of #18: what a Worker's author hits", () => {
+  test("MemoryStore can be made at the top level of a Worker, where the middleware is", async () => {
+    await withWorker("memory-store", async (url) => {
+      const browser = new Browser(url);
+      expect(await browser.text("/visit", { method: "POST" })).toBe("1");
+      expect(await browser.text("/visit", { method: "POST" })).toBe("2");
+    });
+  }, 30_000);
+
+  test("Hono's onError after a failed save can use the persisted class, as on Node", async () => {
+    await withWorker("save-fails", async (url) => {
+      const response = await new Browser(url).request("/visit", { method: "POST" });
+      expect(`${response.status} ${await response.text()}`).toMatch(
+        /^500 error page, count 1: \[hono-persist\] could not save state "visits" [0-9a-f-]{36}: disk full$/,
+      );
+    });
+  }, 30_000);
+});

@@ -16,13 +16,13 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements Store {
   readonly #entries = new Map<string, { data: string; deadline: number }>();
-  readonly #timer: NodeJS.Timeout | undefined;
+  /** Seconds between sweeps; 0 once closed. */
+  #sweepInterval: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
     const { sweepInterval = 600 } = options;
-    if (sweepInterval > 0) {
-      this.#timer = setInterval(() => void this.sweep(), sweepInterval * 1000).unref();
-    }
+    this.#sweepInterval = sweepInterval;
   }
 
   /** How many entries are held, expired ones included until swept. */
@@ -53,6 +53,13 @@ export class MemoryStore implements Store {
 
   async set(id: string, data: string, ttl: number): Promise<void> {
     this.#entries.set(id, { data, deadline: Date.now() + ttl * 1000 });
+    // Started by the first write, not by the constructor: Workers refuse a timer set at a
+    // module's top level, where a middleware and its store are made.
+    if (this.#timer === undefined && this.#sweepInterval > 0) {
+      this.#timer = setInterval(() => void this.sweep(), this.#sweepInterval * 1000);
+      // Workers' timers are numbers, and keep no process alive.
+      if (typeof this.#timer === "object") this.#timer.unref();
+    }
   }
 
   async delete(id: string): Promise<void> {
@@ -72,6 +79,7 @@ export class MemoryStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#sweepInterval = 0;
     clearInterval(this.#timer);
   }
 }
