@@ -39,7 +39,7 @@ function appOver(store: FileStore): Hono {
 const idOf = (browser: Browser) => browser.cookie("review-sec")?.split(".")[0] ?? "";
 
 describe("lock files", () => {
-  test("a stale lock file that cannot be moved aside (immutable, or a read-only disk) waits for the timeout (503) instead of spinning the event loop", async ({
+  test("a stale lock file that cannot be moved aside (immutable, or a read-only disk) waits for the timeout (LOCK_TIMEOUT) instead of spinning the event loop", async ({
     skip,
   }) => {
     const index = fileURLToPath(new URL("../src/index.ts", import.meta.url));
