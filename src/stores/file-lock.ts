@@ -64,7 +64,11 @@ export async function lockFile(file: string, timeout: number): Promise<() => voi
       // Nothing left to refresh.
     }
   }, LOCK_STALE_MS / 3).unref();
+  let released = false;
   return function release() {
+    // Once: the descriptor's number may be another file's by a second call.
+    if (released) return;
+    released = true;
     clearInterval(refresh);
     try {
       // Ours while its inode is: an open file's inode is never reused.
@@ -128,8 +132,7 @@ function breakIfStale(file: string): boolean {
     if (found.isFile() && found.size <= TOKEN_MAX && fd !== undefined) {
       if (!isStale(readToken(fd), found.mtimeMs)) return false;
     }
-    moveAside(file, found);
-    return true;
+    return moveAside(file, found);
   } finally {
     // Open until here, so that no new file can take its inode while it is compared.
     if (fd !== undefined) closeSync(fd);
@@ -138,14 +141,16 @@ function breakIfStale(file: string): boolean {
 
 /**
  * Removes the lock file `found`, moving it aside first: if another waiter broke it and locked
- * again meanwhile, the file moved is theirs, and it goes back.
+ * again meanwhile, the file moved is theirs, and it goes back. False when it cannot be moved
+ * (an immutable file, a read-only disk): the caller waits for its deadline, since trying again
+ * at once would find it again, forever, without yielding the event loop.
  */
-function moveAside(file: string, found: Stats): void {
+function moveAside(file: string, found: Stats): boolean {
   const aside = `${file}.${randomBytes(4).toString("hex")}.stale`;
   try {
     renameSync(file, aside);
-  } catch {
-    return;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT";
   }
   try {
     if (!sameFile(lstatSync(aside), found)) linkSync(aside, file);
@@ -157,6 +162,7 @@ function moveAside(file: string, found: Stats): void {
   } catch {
     // A directory that took the name meanwhile: the sweep leaves it to its owner.
   }
+  return true;
 }
 
 function readToken(fd: number): string {

@@ -191,6 +191,8 @@ export class FileStore implements Store {
       if (code(error) === "ENOENT") return undefined;
       if (code(error) === "ELOOP")
         throw new PersistError("INVALID_STATE", `${file} is a symbolic link`);
+      // A socket cannot be opened: like any other entry that is not a regular file, not ours.
+      if (code(error) === "ENXIO") throw new PersistError("INVALID_STATE", `${file} is a socket`);
       throw failed("read", file, error);
     }
     try {
