@@ -22,7 +22,9 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * Works as a TC39 standard decorator (TypeScript 5+) and as a legacy
  * `experimentalDecorators` one.
  *
- * @param key names the cookie and is stored with the state; one class per key.
+ * @param key names the cookie and is stored with the state; one class per key. Outside
+ * production a class of the same name decorated again with it (a dev server re-running the
+ * module after an edit) takes the key over; with `NODE_ENV=production` it is refused too.
  */
 export function persist(key: string, options: PersistOptions = {}) {
   if (typeof key !== "string" || !COOKIE_NAME.test(key)) {
@@ -53,8 +55,10 @@ export function persist(key: string, options: PersistOptions = {}) {
     }
     const existing = registry.get(key);
     // The same class run again (a dev server re-running its module after an edit) takes the
-    // key over: its instances are built anew, from what is stored, by the next requests.
-    if (existing && existing.target.name !== target.name) {
+    // key over: its instances are built anew, from what is stored, by the next requests. Not
+    // in production, where no module runs twice and a second class of that name is another
+    // module's, claiming the key by mistake.
+    if (existing && (existing.target.name !== target.name || production())) {
       throw misuse(`@persist key "${key}" is already used by class \`${existing.target.name}\``);
     }
     const json = new SuperJSON();
@@ -93,6 +97,11 @@ export function persist(key: string, options: PersistOptions = {}) {
     decoratedClasses.set(decorated, info);
     return decorated;
   };
+}
+
+// Read through `globalThis`: workerd has no `process` unless `nodejs_compat` gives it one.
+function production(): boolean {
+  return globalThis.process?.env?.NODE_ENV === "production";
 }
 
 /** Where a persisted instance is stored: its key, id and cookie. Throws for any other value. */

@@ -68,22 +68,43 @@ describe("a key taken over by a class of the same name (a dev server re-running 
 });
 
 describe("two modules that each declare `class AppState` under one key (no dev server)", () => {
-  test("the second one is refused, as a class of another name is", () => {
-    // cart.ts
-    @persist("review-two-modules")
+  /** cart.ts, then preferences.ts, written later by someone else, with the same key by mistake. */
+  function declareBoth(key: string) {
+    @persist(key)
     class AppState {
       items: string[] = [];
     }
     expect(AppState).toBeTypeOf("function");
-    // preferences.ts, written later by someone else, with the same key by mistake.
-    const declareSecond = () => {
-      @persist("review-two-modules")
+    return () => {
+      @persist(key)
       class AppState {
         theme = "light";
       }
       return AppState;
     };
-    expect(declareSecond).toThrow(/already used by class `AppState`/);
+  }
+
+  test("the second one is refused in production, as a class of another name is", () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = "production";
+    try {
+      expect(declareBoth("review-two-modules")).toThrow(
+        new TypeError(
+          '[hono-persist] @persist key "review-two-modules" is already used by class `AppState`',
+        ),
+      );
+    } finally {
+      if (before === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = before;
+    }
+  });
+
+  test("outside production the second one takes the key over (the dev-server rule)", async () => {
+    expect(process.env.NODE_ENV).not.toBe("production");
+    const Second = declareBoth("review-two-modules-dev")();
+    const app = appOver(new MemoryStore());
+    app.get("/", (c) => c.text(`theme ${new Second().theme}`));
+    expect(await reply(new Browser(app).request("/"))).toBe("200 theme light");
   });
 });
 

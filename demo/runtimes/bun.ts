@@ -1,4 +1,5 @@
-// Bun: bun demo/runtimes/bun.ts
+// Bun, from the repository root, after `npm run build` (app.ts imports the built package):
+//   SESSION_SECRET=<32+ random characters> bun demo/runtimes/bun.ts
 import { app } from "./app.ts";
 
 const server = Bun.serve({

@@ -1,4 +1,6 @@
-// Node 20+: npx tsx demo/runtimes/node.ts (tsx lowers the decorator; Node cannot run it as written)
+// Node 20+, from the repository root, after `npm run build` (app.ts imports the built package):
+//   SESSION_SECRET=<32+ random characters> npx tsx demo/runtimes/node.ts
+// (tsx lowers the decorator; Node cannot run it as written)
 import { serve } from "@hono/node-server";
 import { app } from "./app.ts";
 

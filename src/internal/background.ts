@@ -24,11 +24,24 @@ export function writeLater(live: Live): void {
       return dropped(live, "its request ended without storing it");
     }
     // A request that took the state meanwhile writes the change itself.
-    if (live.stage !== "idle") return;
-    live.moveTo("saving");
-    live.background = writeNow(live).finally(() => {
-      live.background = undefined;
-    });
+    if (live.stage === "idle") startWrite(live);
+  });
+}
+
+/**
+ * Settles once the change of an idle `live` is written (or dropped, with a message), the
+ * write started now if it was only scheduled: a request that cannot take the instance over
+ * (another class has its key now) then loads what it wrote.
+ */
+export function savedNow(live: Live): Promise<void> {
+  if (live.stage === "idle" && live.dirty) startWrite(live);
+  return live.background ?? Promise.resolve();
+}
+
+function startWrite(live: Live): void {
+  live.moveTo("saving");
+  live.background = writeNow(live).finally(() => {
+    live.background = undefined;
   });
 }
 

@@ -5,6 +5,7 @@ import type { Persisted } from "../types.js";
 import { writeLater } from "./background.js";
 import { remember, settle } from "./cache.js";
 import { clear } from "./clear.js";
+import { canEnterWith } from "./enter-with.js";
 import { Live } from "./live.js";
 import { regenerate } from "./regenerate.js";
 import type { Class, ClassInfo } from "./registry.js";
@@ -13,12 +14,17 @@ import { currentScope, issueCookie } from "./scope.js";
 // Stored keys that would reach the prototype or replace the instance's constructor.
 const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
+// Where the middleware cannot hand its context to its caller, a scope-less `new` may well be
+// the error handler's, after the middleware's own failure: say what to do there.
+const NO_ENTER_WITH =
+  "; `app.onError` cannot use persisted classes on this runtime (no `AsyncLocalStorage.enterWith`, as on Cloudflare Workers): read what the error page needs from the error";
+
 /** The instance of `info` for the current request: its live one, or a fresh one. */
 export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class): object {
   const scope = currentScope();
   if (!scope || scope.stage === "closed") {
     throw misuse(
-      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware${scope ? ", not after the request has ended (in a timer or a stream)" : ""}`,
+      `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware${scope ? ", not after the request has ended (in a timer or a stream)" : canEnterWith ? "" : NO_ENTER_WITH}`,
     );
   }
   const current = scope.lives.get(info.key);

@@ -183,20 +183,21 @@ export interface Pending {
 
 /**
  * May a request for class `info` with this state's id use it now? `active` and `loading` ones
- * are joined; an `idle` or `saving` one is checked against the store first; any other is no
+ * are joined; an `idle` or `saving` one is checked against the store first, or, when its class
+ * was decorated again since, asked again once its change is saved (`save`); any other is no
  * longer under that id.
  */
-export function joinable(live: Live, info: ClassInfo): "join" | "reload" | "no" {
+export function joinable(live: Live, info: ClassInfo): "join" | "reload" | "save" | "no" {
   switch (live.stage) {
     case "active":
     case "loading":
       return "join";
     case "idle":
-      // Its class was decorated again since (a dev server re-ran the module): the state is
-      // loaded anew into the new class, unless the old instance holds a change to write.
-      return live.info === info || live.dirty ? "reload" : "no";
     case "saving":
-      return "reload";
+      if (live.info === info) return "reload";
+      // A dev server re-ran the class's module: the state is loaded anew into the new class,
+      // after the old instance's change made since its request, if any, is saved.
+      return live.stage === "saving" || live.dirty ? "save" : "no";
     default:
       return "no";
   }

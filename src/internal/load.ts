@@ -1,5 +1,6 @@
 import { PersistError } from "../errors.js";
 import { decodeEnvelope, decodeState } from "../serialize.js";
+import { savedNow } from "./background.js";
 import { forget, remember, stored } from "./cache.js";
 import { FOUND, joinable, Live, storeFailure } from "./live.js";
 import { read } from "./read-now.js";
@@ -21,11 +22,15 @@ export function acquire(
   // Cleared or regenerated, its entry not yet deleted: nothing may load it meanwhile.
   if (config.retired.size > 0 && config.retired.has(cacheKey)) return undefined;
   let live = config.lives.get(cacheKey);
-  if (live === undefined || joinable(live, info) === "no") {
+  const use = live === undefined ? "no" : joinable(live, info);
+  if (live !== undefined && use === "save") {
+    return savedNow(live).then(() => acquire(config, info, id, cacheKey));
+  }
+  if (live === undefined || use === "no") {
     live = new Live(config, info, id, "loading");
     remember(live);
     if (!startLoad(live)) return undefined;
-  } else if (joinable(live, info) === "reload") {
+  } else if (use === "reload") {
     // The first request of this browser in this process (now): check that the cached instance
     // is still what the store holds. Later concurrent requests share that check.
     live.moveTo("loading");

@@ -14,8 +14,10 @@ const LEASE_MS = 30_000;
 /**
  * The Durable Object that holds one stored state (one per cookie id). Export it from your
  * Worker (`export { PersistDurableObject } from "hono-persist/cloudflare"`) and bind it in
- * wrangler.toml as a SQLite-backed class (`new_sqlite_classes`), whose values may reach 2 MB:
- * the default `maxBytes` of 1 MiB fits (a key-value-backed class stops at 128 KiB).
+ * wrangler.toml as a SQLite-backed class (`new_sqlite_classes`; a key-value-backed class stops
+ * at 128 KiB). Keep `maxBytes` at 1 MiB (the default) or less with `DurableObjectStore`: a
+ * mostly-ASCII state with one non-Latin-1 character is stored at 2 bytes per character, and a
+ * state of 1.5 MiB with one "€" failed with `SQLITE_TOOBIG`.
  */
 export class PersistDurableObject extends DurableObject<unknown> {
   #holder: { token: string; expiry: ReturnType<typeof setTimeout> } | undefined;

@@ -1,5 +1,6 @@
-// A Worker whose store fails every save, with an `app.onError` that reads the state, as the
-// README says it may (test/workers.test.ts, "Hono's onError after a failed save").
+// A Worker whose store fails every save, with an `app.onError` that tries to read the state,
+// as it may on Node; on workerd that throws, and the page shows why (test/workers.test.ts,
+// "Hono's onError after a failed save").
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { persist, persistSession, type Store } from "../../src/workerd.js";
@@ -26,6 +27,12 @@ app.post("/visit", (c) => {
   new Visits().count++;
   return c.text("visited");
 });
-app.onError((error, c) => c.text(`error page, count ${new Visits().count}: ${error.message}`, 500));
+app.onError((error, c) => {
+  try {
+    return c.text(`error page, count ${new Visits().count}: ${error.message}`, 500);
+  } catch (thrown) {
+    return c.text(`error page, ${String(thrown)}; after: ${error.message}`, 500);
+  }
+});
 
 export default app;
