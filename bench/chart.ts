@@ -99,6 +99,7 @@ export function renderChart(results: Results): string {
   const height = y + 14;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${xml(`W1 and W2 requests per second of hono-persist and its peers, ${results.machine}`)}</title>`,
     `<rect x="0.5" y="0.5" width="${WIDTH - 1}" height="${height - 1}" rx="6" fill="#ffffff" stroke="#d1d9e0"/>`,
     ...parts,
     "</svg>",
