@@ -14,6 +14,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { writeChart } from "./chart.js";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
   cpuMicros,
@@ -526,12 +527,15 @@ async function main() {
   const markdown = lines.join("\n");
   console.log(markdown);
   // One file per Node major: on Node 20, AsyncLocalStorage makes every promise cost more.
-  const results = `bench/results-node${process.versions.node.split(".")[0]}`;
+  const major = process.versions.node.split(".")[0] ?? "";
+  const results = `bench/results-node${major}`;
   writeFileSync(`${results}.md`, markdown);
   writeFileSync(
     `${results}.json`,
     `${JSON.stringify({ machine, rounds: ROUNDS, seconds: SECONDS, targets, rows, disk: { one: diskOne, many: diskMany }, w3, w4, w5, ab }, null, 2)}\n`,
   );
+  // Drawn from the file just written, so the README's chart cannot drift from the results.
+  console.log(`chart: ${writeChart(major)}`);
   rmSync(scratch, { recursive: true, force: true });
 }
 

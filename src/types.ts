@@ -131,11 +131,15 @@ export type CrossSite = "refuse" | "allow" | ((c: Context) => boolean);
 
 /** Options of `@persist(key, options)`. */
 export interface PersistOptions {
-  /** Fields not stored: they get their constructor default when state is restored. */
+  /**
+   * Fields not stored: they get their constructor default when state is restored.
+   * @default []
+   */
   exclude?: readonly string[];
   /**
    * Classes of nested values to restore as instances (registered with superjson). Their
    * constructors are not run on restore.
+   * @default []
    */
   classes?: readonly (abstract new (
     ...args: never[]

@@ -5,7 +5,7 @@
  *
  * `act` changes the state (the first request, and the plain instance); `observe` reads it and
  * must give identical results everywhere. A behaviour that cannot hold after a restore says so
- * in `limitation`, with what is observed instead; the README's Limitations section must name
+ * in `limitation`, with what is observed instead; docs/limitations.md must name
  * every one of them.
  */
 
@@ -21,7 +21,7 @@ export interface Behaviour {
   act?: (state: State, Class: State) => unknown;
   observe: (state: State, Class: State) => unknown;
   /**
-   * A documented difference: the README's words for it, what a restored instance shows instead
+   * A documented difference: the words docs/limitations.md uses for it, what a restored instance shows instead
    * of the plain result, and what the persisted instance shows when that differs already.
    */
   limitation?: { readme: string; restored: unknown; persisted?: unknown };
