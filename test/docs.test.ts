@@ -15,7 +15,7 @@ const TABLES = [
     options: "PersistSessionOptions",
     doc: "docs/options.md",
     heading: "`persistSession(options)`",
-    applied: "src/middleware.ts",
+    applied: "src/internal/options.ts",
   },
   {
     options: "PersistOptions",
