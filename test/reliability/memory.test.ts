@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Hono } from "hono";
@@ -7,7 +8,9 @@ import { livesOf } from "../../src/internal/scope.js";
 import { SECRET, tempDir } from "../helpers.js";
 import { figure } from "./figures.js";
 
-const SESSIONS = 100_000;
+const SESSIONS = 20_000;
+// Past the instance cache's 1,000, so what follows only replaces cached instances.
+const WARM = 2_000;
 
 @persist("memory")
 class Counter {
@@ -18,8 +21,19 @@ class Counter {
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 const temp = tempDir();
-// Removing 100,000 files took over 10 s (the default hook limit) on a loaded CI machine.
-afterAll(() => temp.remove(), 120_000);
+// Removing the store's files took 18 s for 100,000 of them, longer on a loaded machine, and timed
+// out the hook: a detached process removes them, so the test's time does not depend on it.
+afterAll(() => {
+  spawn(
+    process.execPath,
+    [
+      "-e",
+      "require('node:fs').rmSync(process.argv[1], { recursive: true, force: true })",
+      temp.dir,
+    ],
+    { detached: true, stdio: "ignore" },
+  ).unref();
+});
 
 function heapMiB(): number {
   gc();
@@ -44,19 +58,25 @@ test(`${SESSIONS.toLocaleString("en")} distinct sessions one after another: the 
       if (response.status !== 200) throw new Error(`status ${response.status}`);
     }
   };
-  await serve(5_000);
+  await serve(WARM);
   const warm = heapMiB();
-  await serve(SESSIONS - 5_000);
+  await serve(SESSIONS - WARM);
   const after = heapMiB();
+  const bytesPerSession = ((after - warm) * 2 ** 20) / (SESSIONS - WARM);
   figure("memory", {
     sessions: SESSIONS,
-    heapAfter5kMiB: Number(warm.toFixed(1)),
-    heapAfter100kMiB: Number(after.toFixed(1)),
-    growthMiB: Number((after - warm).toFixed(1)),
+    heapAfterWarmMiB: Number(warm.toFixed(2)),
+    heapAfterAllMiB: Number(after.toFixed(2)),
+    growthMiB: Number((after - warm).toFixed(2)),
+    bytesPerSession: Math.round(bytesPerSession),
     liveInstancesCached: livesOf(store).size,
     rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
   });
-  // The default cache keeps the 1,000 most recent; 95,000 more sessions must not grow the heap.
+  // The default cache keeps the 1,000 most recent. After a full GC the heap moves by under
+  // 0.3 MiB between runs; 1 MiB over 18,000 sessions is 58 bytes each, and a session id kept in
+  // a Map costs 89 (tried: growth 1.52 MiB), so a leak of anything per session fails here.
   expect(livesOf(store).size).toBe(1000);
-  expect(after - warm).toBeLessThan(16);
-}, 120_000);
+  expect(after - warm).toBeLessThan(1);
+  // CPU and file work only, slower under load: 26 s on a shared 2-core machine, 42 s with two
+  // `yes` processes added, so the limit is over three times that.
+}, 150_000);
