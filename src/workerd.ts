@@ -13,18 +13,4 @@ if (typeof setImmediate !== "function" || typeof Buffer !== "function") {
   );
 }
 
-export { isSessionId } from "./cookie.js";
-export { PersistError, type PersistErrorCode } from "./errors.js";
-export { persistSession } from "./middleware.js";
-export { persist, persistInfo } from "./persist.js";
-export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
-export { toRaw } from "./tracking.js";
-export type {
-  CrossSite,
-  PersistCookieOptions,
-  Persisted,
-  PersistInfo,
-  PersistOptions,
-  PersistSessionOptions,
-  Store,
-} from "./types.js";
+export * from "./portable.js";

@@ -1,0 +1,16 @@
+// What every entry exports: index.ts (Node, Bun, Deno) adds FileStore; workerd.ts does not.
+export { isSessionId } from "./cookie.js";
+export { PersistError, type PersistErrorCode } from "./errors.js";
+export { persistSession } from "./middleware.js";
+export { persist, persistInfo } from "./persist.js";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
+export { toRaw } from "./tracking.js";
+export type {
+  CrossSite,
+  PersistCookieOptions,
+  Persisted,
+  PersistInfo,
+  PersistOptions,
+  PersistSessionOptions,
+  Store,
+} from "./types.js";
