@@ -108,9 +108,23 @@ type AnyFunction = (...args: unknown[]) => unknown;
 export class Tracker {
   readonly #proxies = new WeakMap<object, object>();
   readonly onChange: () => void;
+  /**
+   * Called once, right before code first runs on the raw objects (a getter, a method) where
+   * the changes it makes are unseen, unless cleared before. A fresh state takes its snapshot
+   * here, so that such a call that changed nothing saves nothing.
+   */
+  beforeUnseen: (() => void) | undefined;
 
   constructor(onChange: () => void) {
     this.onChange = onChange;
+  }
+
+  /** Runs `beforeUnseen` if it is still set. */
+  unseen(): void {
+    const hook = this.beforeUnseen;
+    if (hook === undefined) return;
+    this.beforeUnseen = undefined;
+    hook();
   }
 
   /** The tracking Proxy for `value` (one per object, so `a.b === a.b`); primitives and functions as they are. */
@@ -218,6 +232,7 @@ class Handler implements ProxyHandler<object> {
     // The getter runs on the raw object too (for its #private fields), so what it writes
     // (`this._token ??= …`) is unseen: count the read as a change, like a method call. Through
     // an object inheriting from this one, it runs on that object, as without a Proxy.
+    this.tracker.unseen();
     const value: unknown = Reflect.get(t, key, receiver === this.proxy ? t : receiver);
     epoch++;
     this.tracker.onChange();
@@ -241,7 +256,10 @@ class Handler implements ProxyHandler<object> {
     // the flush then compares the serialized state and writes only if it differs.
     const own = Reflect.getOwnPropertyDescriptor(this.target, key);
     if (own && !own.configurable && !own.writable && "value" in own) {
-      if (!Object.isFrozen(value)) this.tracker.onChange();
+      if (!Object.isFrozen(value)) {
+        this.tracker.unseen();
+        this.tracker.onChange();
+      }
       return value;
     }
     const child = this.tracker.wrap(value);
@@ -351,7 +369,10 @@ class Handler implements ProxyHandler<object> {
         for (let index = 0; index < args.length; index++) args[index] = rawOf(args[index]);
         if (keyed && args.length > 0 && this === handler.proxy)
           args[0] = entryKey(target as Map<unknown, unknown>, args[0], tracker);
-        if (unseen) epoch++;
+        if (unseen) {
+          tracker.unseen();
+          epoch++;
+        }
         const result = Reflect.apply(fn, rawOf(this), args);
         if (unseen) epoch++;
         if (marks) tracker.onChange();

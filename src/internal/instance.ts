@@ -1,5 +1,6 @@
 import { v4 as uuidv4 } from "uuid";
 import { misuse } from "../errors.js";
+import { encodeState } from "../serialize.js";
 import { Tracker } from "../tracking.js";
 import type { Persisted } from "../types.js";
 import { writeLater } from "./background.js";
@@ -72,11 +73,29 @@ function materialize(live: Live, args: unknown[], newTarget: Class): object {
     regenerate: () => regenerate(live, tracker),
   };
   const tracker: Tracker = new Tracker(() => {
+    // A change came first: the state is written as it is, with no snapshot to compare.
+    tracker.beforeUnseen = undefined;
     // Proxies of an instance replaced since (a newer state was loaded) change nothing.
     if (live.tracker === tracker) changed(live);
   });
+  // Nothing stored: a getter read or a method call that changes nothing must not save it.
+  // Taken lazily, as most requests without a state only read its fields (bench: A/B).
+  if (live.saved === undefined && live.stage === "active") {
+    tracker.beforeUnseen = () => {
+      live.pristine = pristineOf(live, raw);
+    };
+  }
   live.attach(raw, tracker.root(raw, extras), tracker);
   return live.proxy as object;
+}
+
+function pristineOf(live: Live, raw: object): string | undefined {
+  try {
+    return encodeState(live.info.json, raw, live.info.exclude, live.info.classes);
+  } catch {
+    // Not storable as constructed: the first write says why.
+    return undefined;
+  }
 }
 
 function changed(live: Live): void {

@@ -87,6 +87,13 @@ export class Live {
   created = Date.now();
   /** The state JSON known to be in the store; `undefined` when nothing is stored. */
   saved: string | undefined;
+  /**
+   * Nothing stored yet: the state's JSON as it was before the first getter or method ran on it
+   * (instance.ts). Such a call may change what the Proxy cannot see, so it counts as a change;
+   * the writer skips a state that is still this, so a visitor who only reads gets no entry and
+   * no cookie.
+   */
+  pristine: string | undefined;
   /** The class version that JSON was stored by. */
   savedVersion = 0;
   /** When that state was written (ms since the epoch). */

@@ -57,6 +57,8 @@ async function write(live: Live): Promise<void> {
   if (!writable(live)) return;
   live.dirty = false;
   if (!live.raw) return;
+  // A snapshot taken while serializing would be of the state being written.
+  if (live.tracker) live.tracker.beforeUnseen = undefined;
   try {
     const now = Date.now();
     const absent = live.constructed.filter(
@@ -75,7 +77,11 @@ async function write(live: Live): Promise<void> {
       live.serializing = false;
     }
     const { data, state } = encoded;
-    if (state === live.saved && live.savedVersion === info.version) return;
+    const unchanged =
+      live.saved === undefined
+        ? state === live.pristine
+        : state === live.saved && live.savedVersion === info.version;
+    if (unchanged) return;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most states need no byte count at all.
     const size = data.length * 3 <= config.maxBytes ? 0 : Buffer.byteLength(data);
     if (size > config.maxBytes) {
@@ -104,6 +110,7 @@ async function write(live: Live): Promise<void> {
       throw storeFailure(live, "save", error);
     }
     live.saved = state;
+    live.pristine = undefined;
     live.savedVersion = info.version;
     live.savedAt = now;
     stored(live, data);
