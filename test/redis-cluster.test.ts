@@ -146,6 +146,18 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
     return `${range?.[2][0]}:${range?.[2][1]}`;
   }
 
+  /** Two browsers with a count of 1: one whose state is on the master `address`, one elsewhere. */
+  async function twoBrowsers(app: Hono, prefix: string, address: string) {
+    const browsers = new Map<boolean, Browser>();
+    while (browsers.size < 2) {
+      const browser = new Browser(app);
+      await browser.request("/increment", { method: "POST" });
+      const onIt = (await masterOf(`${prefix}{${idOf(browser)}}`)) === address;
+      if (!browsers.has(onIt)) browsers.set(onIt, browser);
+    }
+    return [browsers.get(true), browsers.get(false)] as [Browser, Browser];
+  }
+
   storeContract(
     "RedisStore (cluster)",
     () => new RedisStore({ client: admin, prefix: freshPrefix() }),
@@ -317,6 +329,103 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
     }, 40_000);
   });
 
+  describe("resharding", () => {
+    test("a slot moved to another master is followed (ASK while it migrates, MOVED after)", async () => {
+      const prefix = freshPrefix();
+      const store = new RedisStore({ client: admin, prefix });
+      const own = cluster.nodes.map(({ address }) => createClient({ url: `redis://${address}` }));
+      try {
+        await Promise.all(own.map((client) => client.connect()));
+        const ids = (
+          await Promise.all(own.map((client) => client.sendCommand(["CLUSTER", "MYID"])))
+        ).map(String);
+        const id = v4();
+        const key = `${prefix}{${id}}`;
+        await store.set(id, "before", 60);
+        const at = String(await slot(key));
+        const holder = await masterOf(key);
+        const f = cluster.nodes.findIndex(({ address }) => address === holder);
+        const t = (f + 1) % cluster.nodes.length;
+        const [from, to] = [own[f], own[t]] as [typeof node, typeof node];
+        const [fromId, toId] = [ids[f], ids[t]] as [string, string];
+
+        // What `redis-cli --cluster reshard` does, for this one slot.
+        await to.sendCommand(["CLUSTER", "SETSLOT", at, "IMPORTING", fromId]);
+        await from.sendCommand(["CLUSTER", "SETSLOT", at, "MIGRATING", toId]);
+        const port = String(cluster.nodes[t]?.port);
+        await from.sendCommand(["MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS", key]);
+        // The key has moved, its slot not yet: the old master answers ASK.
+        const count = ["CLUSTER", "COUNTKEYSINSLOT", at];
+        expect([await from.sendCommand(count), await to.sendCommand(count)]).toEqual([0, 1]);
+        expect(await store.get(id, 60)).toBe("before");
+        await store.set(id, "asked", 60);
+        expect(await store.get(id, 60)).toBe("asked");
+
+        for (const client of [to, from, ...own.filter((c) => c !== to && c !== from)]) {
+          await client.sendCommand(["CLUSTER", "SETSLOT", at, "NODE", toId]);
+        }
+        // The store's client still sends this slot to the old master, which answers MOVED.
+        expect(await store.get(id, 60)).toBe("asked");
+        await store.set(id, "moved", 60);
+        expect(await to.get(key)).toBe("moved");
+        const release = await store.lock(id, 1);
+        expect(await to.exists(`${key}.lock`)).toBe(1);
+        await release();
+        await store.quarantine(id);
+        expect(await to.get(`${key}.corrupt`)).toBe("moved");
+        expect(await masterOf(key)).toBe(cluster.nodes[t]?.address);
+      } finally {
+        for (const client of own) client.destroy();
+        await store.close();
+      }
+    });
+  });
+
+  describe("a master frozen (SIGSTOP)", () => {
+    test("its states fail within 3 s, the others' work; once it goes on, its states work again", async () => {
+      const client = clusterClient(cluster.urls);
+      client.on("error", () => undefined); // the store logs it
+      await client.connect();
+      const prefix = freshPrefix();
+      const store = new RedisStore({ client, prefix, logger: capture() });
+      try {
+        const frozen = cluster.nodes[1];
+        if (frozen === undefined) throw new Error("no node");
+        const { app } = counterApp(store);
+        const [hit, spared] = await twoBrowsers(app, prefix, frozen.address);
+        frozen.pause();
+        let started = Date.now();
+        const failed = await hit.request("/");
+        const failedAfterMs = Date.now() - started;
+        expect(failed.status).toBe(500);
+        expect(await failed.text()).toBe(
+          `[hono-persist] could not read ${prefix}{${idOf(hit)}}: Redis node ${frozen.address} did not answer within 2 s`,
+        );
+        expect(failedAfterMs).toBeGreaterThanOrEqual(1_900);
+        expect(failedAfterMs).toBeLessThan(3_000);
+        started = Date.now();
+        expect(await spared.text("/")).toBe("1");
+        const sparedAfterMs = Date.now() - started;
+        expect(sparedAfterMs).toBeLessThan(500);
+        frozen.resume();
+        started = Date.now();
+        await until(async () => (await hit.request("/")).status === 200, 10_000);
+        const recoveredAfterMs = Date.now() - started;
+        expect(await hit.text("/")).toBe("1");
+        await cluster.ready();
+        figure("redis-cluster-node-frozen", {
+          commandTimeoutMs: 2_000,
+          failedAfterMs,
+          sparedAfterMs,
+          recoveredAfterMs,
+        });
+      } finally {
+        await store.close();
+        client.destroy();
+      }
+    }, 30_000);
+  });
+
   // Last: it stops one master of the shared cluster.
   describe("a master stopped and restarted", () => {
     test("its states fail within 3 s, the others' work; once it is back, its states work again", async () => {
@@ -330,15 +439,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
         const victim = cluster.nodes[2];
         if (victim === undefined) throw new Error("no node");
         const { app } = counterApp(store);
-        // One browser whose state is on the victim, one whose state is elsewhere.
-        const browsers = new Map<boolean, Browser>();
-        while (browsers.size < 2) {
-          const browser = new Browser(app);
-          await browser.request("/increment", { method: "POST" });
-          const onVictim = (await masterOf(`${prefix}{${idOf(browser)}}`)) === victim.address;
-          if (!browsers.has(onVictim)) browsers.set(onVictim, browser);
-        }
-        const [hit, spared] = [browsers.get(true), browsers.get(false)] as [Browser, Browser];
+        const [hit, spared] = await twoBrowsers(app, prefix, victim.address);
         const key = `${prefix}{${idOf(hit)}}`;
 
         await victim.stop();
