@@ -406,7 +406,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
         started = Date.now();
         expect(await spared.text("/")).toBe("1");
         const sparedAfterMs = Date.now() - started;
-        expect(sparedAfterMs).toBeLessThan(500);
+        expect(sparedAfterMs).toBeLessThan(1_000); // not held up by the timeout
         frozen.resume();
         started = Date.now();
         await until(async () => (await hit.request("/")).status === 200, 10_000);
@@ -454,7 +454,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
         started = Date.now();
         expect(await spared.text("/")).toBe("1");
         const sparedAfterMs = Date.now() - started;
-        expect(sparedAfterMs).toBeLessThan(500);
+        expect(sparedAfterMs).toBeLessThan(1_000); // not held up by the timeout
 
         // Once the other masters mark it failed, they go on serving their own slots.
         await until(async () => {
