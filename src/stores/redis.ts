@@ -12,7 +12,7 @@ import type { Store } from "../types.js";
 
 /**
  * The part of a node-redis client (v5 or v6) that `RedisStore` uses: what `createClient()`
- * returns, whatever its modules, scripts or RESP version. A cluster client is not one.
+ * returns, whatever its modules, scripts or RESP version.
  */
 export interface RedisClientLike {
   sendCommand(
@@ -25,6 +25,35 @@ export interface RedisClientLike {
   off(event: "ready", listener: () => void): unknown;
 }
 
+/** A Redis Cluster node, as a node-redis cluster client names it in its events. */
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * The part of a node-redis cluster client (v5 or v6) that `RedisStore` uses: what
+ * `createCluster()` returns. Each command goes to the master of its key's hash slot.
+ */
+export interface RedisClusterLike {
+  /** Tells a cluster client from a single one. */
+  readonly masters: readonly { address: string }[];
+  /** Which master holds each hash slot, to name the node a failed command was meant for. */
+  readonly slots: readonly ({ master: { address: string } } | undefined)[];
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: { timeout?: number; typeMapping?: Record<never, never> },
+  ): Promise<unknown>;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "node-error", listener: (error: Error, node: RedisNodeAddress) => void): unknown;
+  on(event: "node-ready", listener: (node: RedisNodeAddress) => void): unknown;
+  off(event: "error", listener: (error: Error) => void): unknown;
+  off(event: "node-error", listener: (error: Error, node: RedisNodeAddress) => void): unknown;
+  off(event: "node-ready", listener: (node: RedisNodeAddress) => void): unknown;
+}
+
 /** Options of `RedisStore`: give `url` (the store makes its own client) or `client`. */
 export interface RedisStoreOptions {
   /**
@@ -33,12 +62,14 @@ export interface RedisStoreOptions {
    */
   url?: string;
   /**
-   * A node-redis client you created and connect yourself (`createClient()`); `close()` leaves
-   * it open. Its socket options (connect timeout, reconnection) are yours to set.
+   * A node-redis client you created and connect yourself: `createClient()`, or `createCluster()`
+   * for a Redis Cluster; `close()` leaves it open. Its socket options (connect timeout,
+   * reconnection) are yours to set.
    */
-  client?: RedisClientLike;
+  client?: RedisClientLike | RedisClusterLike;
   /**
-   * Prepended to every key: state lives at `<prefix><id>`, its lock at `<prefix><id>.lock`.
+   * Prepended to every key: state lives at `<prefix><id>`, its lock at `<prefix><id>.lock`
+   * (with a cluster client, `<prefix>{<id>}` and `<prefix>{<id>}.lock`: one hash slot).
    * @default "hono-persist:"
    */
   prefix?: string;
@@ -90,33 +121,29 @@ const QUARANTINE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redi
  * fails with `STORE_FAILED`; the client reconnects by itself, and the next request after Redis
  * is back works without a restart.
  *
+ * With a Redis Cluster client, each browser's keys carry its id as a hash tag, so that its
+ * state, lock and quarantined copy live in one slot of one master; states spread over all of
+ * them, and a master that is down fails only the requests for its own states.
+ *
  * Needs Redis 6.2 or later (`GETEX`), or a server that speaks its protocol (Valkey).
  */
 export class RedisStore implements Store {
   /** The key prefix. */
   readonly prefix: string;
-  readonly #client: RedisClientLike;
+  readonly #client: RedisClientLike | RedisClusterLike;
+  /** Whether `#client` is a cluster client: commands are routed by key, keys are hash-tagged. */
+  readonly #cluster: boolean;
   readonly #owned: ReturnType<typeof createClient> | undefined;
   readonly #timeout: number;
   readonly #logger: Pick<Console, "warn" | "error">;
   readonly #locks = new Set<NodeJS.Timeout>();
-  /** The last connection error, until the client is ready again: why commands time out. */
-  #lastError: string | undefined;
-  #outage = false;
-  readonly #onError = (error: Error) => {
-    this.#lastError = reason(error);
-    if (this.#outage) return; // Every reconnection attempt fails the same way.
-    this.#outage = true;
-    this.#logger.error(
-      `[hono-persist] RedisStore cannot reach Redis (${this.#lastError}): requests fail after ${this.#timeout / 1000} s until it answers again`,
-    );
-  };
-  readonly #onReady = () => {
-    this.#lastError = undefined;
-    if (!this.#outage) return;
-    this.#outage = false;
-    this.#logger.warn("[hono-persist] RedisStore reaches Redis again");
-  };
+  /**
+   * Each Redis the store cannot reach (`""` for a single Redis, `host:port` for a cluster
+   * node), with its last connection error until it is ready again: why commands time out.
+   */
+  readonly #down = new Map<string, string>();
+  /** The client's events the store listens to, removed again by `close()`. */
+  readonly #listeners: [string, (...args: never[]) => void][];
 
   constructor(options: RedisStoreOptions) {
     if (typeof options !== "object" || options === null) {
@@ -134,6 +161,14 @@ export class RedisStore implements Store {
       throw misuse("options `url` and `client` exclude each other: give one");
     }
     if (typeof prefix !== "string") throw misuse("option `prefix` must be a string");
+    this.#cluster = Array.isArray((client as Partial<RedisClusterLike> | undefined)?.masters);
+    // A brace in the prefix would become the hash tag (or void ours), and a state and its
+    // quarantined copy could land in two slots, which the QUARANTINE script cannot span.
+    if (this.#cluster && /[{}]/.test(prefix)) {
+      throw misuse(
+        "option `prefix` must not contain { or } with a cluster client: the store tags keys with {<id>}",
+      );
+    }
     seconds("commandTimeout", commandTimeout);
     if (typeof logger?.warn !== "function" || typeof logger.error !== "function") {
       throw misuse("option `logger` must have `warn` and `error` methods");
@@ -169,9 +204,30 @@ export class RedisStore implements Store {
       });
       this.#client = this.#owned;
     }
+    const lost = (error: Error) => this.#lost("", error);
+    // A cluster client reports each node's connection apart; its own 'error' is a failed
+    // discovery of the cluster's layout.
+    this.#listeners = this.#cluster
+      ? [
+          ["error", lost],
+          [
+            "node-error",
+            (error: Error, node: RedisNodeAddress) => this.#lost(address(node), error),
+          ],
+          [
+            "node-ready",
+            (node: RedisNodeAddress) => {
+              this.#back(address(node));
+              this.#back(""); // a node answers: the cluster's layout can be read again
+            },
+          ],
+        ]
+      : [
+          ["error", lost],
+          ["ready", () => this.#back("")],
+        ];
     // An unhandled 'error' event would crash the process at the first outage.
-    this.#client.on("error", this.#onError);
-    this.#client.on("ready", this.#onReady);
+    for (const [event, listener] of this.#listeners) (this.#client as Emitter).on(event, listener);
     // Commands issued before the connection is ready wait in node-redis's queue (bounded by
     // `commandTimeout`); a failure to connect is reported through the 'error' event.
     this.#owned?.connect().catch(() => undefined);
@@ -263,8 +319,9 @@ export class RedisStore implements Store {
     for (const refresh of this.#locks) this.#stopRefresh(refresh);
     const owned = this.#owned;
     if (!owned) {
-      this.#client.off("error", this.#onError);
-      this.#client.off("ready", this.#onReady);
+      for (const [event, listener] of this.#listeners) {
+        (this.#client as Emitter).off(event, listener);
+      }
       return;
     }
     // The 'error' listener stays: a late socket error must not crash the process either.
@@ -283,6 +340,7 @@ export class RedisStore implements Store {
     this.#locks.delete(refresh);
   }
 
+  /** `key` is the command's first key: a cluster client sends the command to its master. */
   async #send(action: string, key: string, args: string[]): Promise<unknown> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -290,12 +348,17 @@ export class RedisStore implements Store {
     });
     try {
       // `typeMapping: {}`: plain strings, whatever mapping the caller's client was given.
-      const reply = this.#client.sendCommand(args, { timeout: this.#timeout, typeMapping: {} });
+      const options = { timeout: this.#timeout, typeMapping: {} };
+      const reply = this.#cluster
+        ? (this.#client as RedisClusterLike).sendCommand(key, false, args, options)
+        : (this.#client as RedisClientLike).sendCommand(args, options);
       return await Promise.race([reply, timedOut]);
     } catch (cause) {
       let why = reason(cause);
       if (cause instanceof Unanswered || (cause as Error)?.constructor?.name === "TimeoutError") {
-        why = `Redis did not answer within ${this.#timeout / 1000} s${this.#lastError ? ` (${this.#lastError})` : ""}`;
+        const node = this.#cluster ? this.#nodeOf(key) : "";
+        const last = node === undefined ? undefined : this.#down.get(node);
+        why = `Redis${node ? ` node ${node}` : ""} did not answer within ${this.#timeout / 1000} s${last ? ` (${last})` : ""}`;
       }
       throw new PersistError("STORE_FAILED", `could not ${action} ${key}: ${why}`, { cause });
     } finally {
@@ -303,11 +366,58 @@ export class RedisStore implements Store {
     }
   }
 
+  /** The cluster master that holds `key`'s slot, as far as the client knows. */
+  #nodeOf(key: string): string | undefined {
+    return (this.#client as RedisClusterLike).slots[slotOf(key)]?.master.address;
+  }
+
+  #lost(node: string, error: Error): void {
+    const known = this.#down.has(node);
+    this.#down.set(node, reason(error));
+    if (known) return; // Every reconnection attempt fails the same way.
+    this.#logger.error(
+      node
+        ? `[hono-persist] RedisStore cannot reach Redis node ${node} (${reason(error)}): requests for its states fail after ${this.#timeout / 1000} s until it answers again`
+        : `[hono-persist] RedisStore cannot reach Redis (${reason(error)}): requests fail after ${this.#timeout / 1000} s until it answers again`,
+    );
+  }
+
+  #back(node: string): void {
+    if (!this.#down.delete(node)) return;
+    this.#logger.warn(
+      `[hono-persist] RedisStore reaches Redis${node ? ` node ${node}` : ""} again`,
+    );
+  }
+
   #key(id: string): string {
     // Ids are validated before they get here; this keeps a store used directly just as safe.
     if (!isSessionId(id)) throw misuse(`RedisStore: ${JSON.stringify(id)} is not a UUIDv4`);
-    return this.prefix + id;
+    // The hash tag puts a state, its lock and its quarantined copy in one slot. A single
+    // Redis keeps the untagged keys it always had, so that no state is lost on upgrade.
+    return this.#cluster ? `${this.prefix}{${id}}` : this.prefix + id;
   }
+}
+
+/** What the store needs of a client's events, whichever kind it is. */
+type Emitter = {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+};
+
+function address(node: RedisNodeAddress): string {
+  return `${node.host}:${node.port}`;
+}
+
+/** Redis Cluster's hash slot of `key`: CRC16 (XMODEM) of its hash tag, or of the whole key. */
+function slotOf(key: string): number {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  let crc = 0;
+  for (const byte of Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = ((crc << 1) ^ (crc & 0x8000 ? 0x1021 : 0)) & 0xffff;
+  }
+  return crc % 16384;
 }
 
 /** A command sent to a Redis that never answered it. */
