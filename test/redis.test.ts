@@ -308,7 +308,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
           "option `url` must be a redis:// or rediss:// URL (or give a connected `client`)",
         ],
         [{ url, client: admin }, "options `url` and `client` exclude each other: give one"],
-        [{ client: {} }, "option `client` must be a node-redis client, from `createClient()`"],
+        [{ client: {} }, "option `client` must be a node-redis client, from `createClient()` or `createCluster()`"],
         [{ url, prefix: 1 }, "option `prefix` must be a string"],
         [
           { url, commandTimeout: 0 },

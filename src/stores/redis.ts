@@ -178,7 +178,9 @@ export class RedisStore implements Store {
     this.#logger = logger;
     if (client !== undefined) {
       if (typeof client?.sendCommand !== "function" || typeof client.on !== "function") {
-        throw misuse("option `client` must be a node-redis client, from `createClient()`");
+        throw misuse(
+          "option `client` must be a node-redis client, from `createClient()` or `createCluster()`",
+        );
       }
       if (connectTimeout !== undefined) {
         throw misuse(
