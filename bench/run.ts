@@ -14,6 +14,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { hasRedisCluster, startRedisCluster } from "../test/fixtures/redis-cluster.js";
 import { writeChart } from "./chart.js";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
@@ -232,6 +233,8 @@ function abSection(
 
 async function main() {
   const redisServer = await redis();
+  // The cluster's nodes are not pinned to the servers' CPUs as the single redis-server is.
+  const redisCluster = hasRedisCluster() ? await startRedisCluster() : undefined;
   const side = (name: string, file: string, env: Record<string, string>): Side => ({
     name,
     file,
@@ -292,6 +295,14 @@ async function main() {
           }),
         ]
       : []),
+    ...(redisCluster
+      ? [
+          side("hono-persist RedisStore, Redis Cluster of 3 masters", "hono-persist.ts", {
+            STORE: "redis-cluster",
+            REDIS_URL: redisCluster.urls.join(","),
+          }),
+        ]
+      : []),
     side("express-session + session-file-store", "express-session.ts", {
       DIR: join(scratch, "express"),
     }),
@@ -349,6 +360,7 @@ async function main() {
   }
   await stopServer(plain);
   redisServer?.stop();
+  await redisCluster?.dispose();
   // The in-process workloads have the machine to themselves, writer thread included.
   pinRunner(false);
 

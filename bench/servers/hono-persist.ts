@@ -1,7 +1,9 @@
-// hono-persist with the store named by STORE (file: durable before the response; memory),
-// in DIR for the file store. DIST: another build's index.js (`npm run bench` with BASELINE).
+// hono-persist with the store named by STORE (file: durable before the response, in DIR;
+// memory; redis and redis-cluster at REDIS_URL; postgres at PG_URL). DIST: another build's
+// index.js (`npm run bench` with BASELINE).
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { createCluster } from "redis";
 import type { Store } from "../../dist/index.js";
 import { listening, page, SECRET } from "./page.js";
 
@@ -17,11 +19,25 @@ const Counter = persist("counter")(
 
 async function store(): Promise<Store> {
   if (process.env.STORE === "memory") return new MemoryStore();
-  if (process.env.STORE === "redis") {
+  if (process.env.STORE === "redis" || process.env.STORE === "redis-cluster") {
     const { RedisStore } = (await import(
       process.env.DIST?.replace(/index\.js$/, "stores/redis.js") ?? "../../dist/stores/redis.js"
     )) as typeof import("../../dist/stores/redis.js");
-    return new RedisStore({ url: process.env.REDIS_URL as string });
+    if (process.env.STORE === "redis")
+      return new RedisStore({ url: process.env.REDIS_URL as string });
+    // REDIS_URL: the cluster's nodes, comma-separated.
+    const rootNodes = (process.env.REDIS_URL as string).split(",").map((url) => ({ url }));
+    const client = await createCluster({ rootNodes })
+      .on("error", () => undefined)
+      .connect();
+    return new RedisStore({ client });
+  }
+  if (process.env.STORE === "postgres") {
+    const { PostgresStore } = (await import(
+      process.env.DIST?.replace(/index\.js$/, "stores/postgres.js") ??
+        "../../dist/stores/postgres.js"
+    )) as typeof import("../../dist/stores/postgres.js");
+    return new PostgresStore({ connectionString: process.env.PG_URL as string });
   }
   return new FileStore({ dir: process.env.DIR as string, sweepInterval: 0 });
 }
