@@ -3,6 +3,7 @@
 // cookie; what only reads must store nothing.
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
+import { stream } from "hono/streaming";
 import { beforeEach, expect, test } from "vitest";
 import {
   FileStore,
@@ -454,4 +455,80 @@ test("persistInfo() of a fresh state read through a getter says not stored", asy
   });
   const response = await app.request("/");
   expect([await response.text(), response.headers.getSetCookie()]).toEqual(["false", []]);
+});
+
+// A change made after the response to a fresh state its handler only read.
+
+test("a fresh state read through a getter, then changed while the response streams, is saved", async () => {
+  const store = new WatchedStore();
+  const app = appOver(store);
+  let open = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  app.get("/chat", (c) => {
+    const board = new Board();
+    const size = board.size;
+    return stream(c, async (out) => {
+      await out.write(`${size} `);
+      // A reply that arrives once the response has left (the middleware flushed before).
+      await gate;
+      board.note("streamed");
+      await out.write("done");
+    });
+  });
+  app.get("/", (c) => c.text(new Board().view()));
+  const browser = new Browser(app);
+  const response = await browser.request("/chat");
+  // Before dba10a1 the getter read stored the state and set its cookie: the change was then
+  // written in the background.
+  expect(cookieNames(response)).toEqual(["review-fresh"]);
+  const written = store.nextWrite();
+  open();
+  expect(await response.text()).toBe("1 done");
+  await written;
+  expect(logged).toEqual([]);
+  expect(JSON.parse(await browser.text("/")).log).toEqual(["streamed"]);
+});
+
+// More cases that hold.
+
+@persist("review-fresh-shapes")
+class Shapes {
+  slots: (string | undefined)[] = new Array(3);
+  draft: string | undefined = undefined;
+  get filled(): number {
+    return this.slots.filter((slot) => slot !== undefined).length;
+  }
+  discard(): void {
+    delete this.draft;
+  }
+  describe(): string {
+    return `${this.filled} ${"draft" in this}`;
+  }
+}
+
+test("a fresh state with array holes read through a getter stores nothing", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store);
+  app.get("/", (c) => c.text(new Shapes().describe()));
+  const response = await app.request("/");
+  expect([await response.text(), response.headers.getSetCookie(), store.size]).toEqual([
+    "0 true",
+    [],
+    0,
+  ]);
+});
+
+test("a method that deletes a field the constructor made (its value undefined) is saved", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store);
+  app.post("/", (c) => {
+    new Shapes().discard();
+    return c.text("ok");
+  });
+  app.get("/", (c) => c.text(new Shapes().describe()));
+  const browser = new Browser(app);
+  await browser.request("/", { method: "POST" });
+  expect(await browser.text("/")).toBe("0 false");
 });
