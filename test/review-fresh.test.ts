@@ -81,6 +81,11 @@ class Board {
   get size(): number {
     return this.items.length;
   }
+  get checked(): string {
+    this.log.push("checked");
+    if (this.title === "") throw new Error("no title");
+    return this.title;
+  }
   formToken(): string {
     return this.token;
   }
@@ -237,6 +242,22 @@ test("a method that changes a fresh state, then throws: the change is saved", as
   const browser = new Browser(app);
   await browser.request("/reject", { method: "POST" });
   expect(JSON.parse(await browser.text("/")).log).toEqual(["attempt"]);
+});
+
+test("a getter that changes a fresh state, then throws: the change is saved", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store);
+  app.post("/check", (c) => {
+    try {
+      return c.text(new Board().checked);
+    } catch {
+      return c.text("no title", 400);
+    }
+  });
+  app.get("/", (c) => c.text(new Board().view()));
+  const browser = new Browser(app);
+  await browser.request("/check", { method: "POST" });
+  expect(JSON.parse(await browser.text("/")).log).toEqual(["checked"]);
 });
 
 test("a method that changes a stored state, then throws: the change is saved", async () => {
@@ -443,6 +464,20 @@ test("clearCookieState() on a fresh state changed by a method stores nothing", a
   expect(response.headers.getSetCookie()).toEqual([
     expect.stringMatching(/^review-fresh=; Max-Age=0/),
   ]);
+});
+
+test("c.json(), String() and a template of a fresh state store nothing", async () => {
+  const store = new MemoryStore();
+  const app = appOver(store);
+  app.get("/json", (c) => c.json(new Board()));
+  app.get("/text", (c) => {
+    const board = new Board();
+    return c.text(`${String(board)} ${board}`);
+  });
+  for (const path of ["/json", "/text"]) {
+    const response = await app.request(path);
+    expect([response.status, response.headers.getSetCookie(), store.size]).toEqual([200, [], 0]);
+  }
 });
 
 test("persistInfo() of a fresh state read through a getter says not stored", async () => {
