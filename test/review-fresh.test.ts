@@ -531,7 +531,7 @@ test("a fresh state read through a getter, then changed while the response strea
 @persist("review-fresh-shapes")
 class Shapes {
   slots: (string | undefined)[] = new Array(3);
-  draft: string | undefined = undefined;
+  draft?: string | undefined = undefined;
   get filled(): number {
     return this.slots.filter((slot) => slot !== undefined).length;
   }
