@@ -114,6 +114,8 @@ export class Tracker {
    * here, so that such a call that changed nothing saves nothing.
    */
   beforeUnseen: (() => void) | undefined;
+  /** Async methods called through the Proxy that have not settled yet. */
+  pending = 0;
 
   constructor(onChange: () => void) {
     this.onChange = onChange;
@@ -233,10 +235,12 @@ class Handler implements ProxyHandler<object> {
     // (`this._token ??= …`) is unseen: count the read as a change, like a method call. Through
     // an object inheriting from this one, it runs on that object, as without a Proxy.
     this.tracker.unseen();
-    const value: unknown = Reflect.get(t, key, receiver === this.proxy ? t : receiver);
-    epoch++;
-    this.tracker.onChange();
-    return value;
+    try {
+      return Reflect.get(t, key, receiver === this.proxy ? t : receiver);
+    } finally {
+      epoch++;
+      this.tracker.onChange();
+    }
   }
 
   #childFor(key: PropertyKey, value: object): object {
@@ -274,14 +278,17 @@ class Handler implements ProxyHandler<object> {
     if (result === this.target) return this.proxy;
     // An async method goes on changing state after it returns: count its end as a change too.
     if (result instanceof Promise) {
-      const onChange = this.tracker.onChange;
+      const tracker = this.tracker;
+      tracker.pending++;
       return result.then(
         (value: unknown) => {
-          onChange();
+          tracker.pending--;
+          tracker.onChange();
           return value;
         },
         (error: unknown) => {
-          onChange();
+          tracker.pending--;
+          tracker.onChange();
           throw error;
         },
       );
@@ -373,9 +380,14 @@ class Handler implements ProxyHandler<object> {
           tracker.unseen();
           epoch++;
         }
-        const result = Reflect.apply(fn, rawOf(this), args);
-        if (unseen) epoch++;
-        if (marks) tracker.onChange();
+        let result: unknown;
+        try {
+          result = Reflect.apply(fn, rawOf(this), args);
+        } finally {
+          // A method that throws may have changed the state before it did.
+          if (unseen) epoch++;
+          if (marks) tracker.onChange();
+        }
         return handler.#settle(result);
       };
     }

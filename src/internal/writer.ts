@@ -79,7 +79,7 @@ async function write(live: Live): Promise<void> {
     const { data, state } = encoded;
     const unchanged =
       live.saved === undefined
-        ? state === live.pristine
+        ? state === live.pristine && live.tracker?.pending === 0
         : state === live.saved && live.savedVersion === info.version;
     if (unchanged) return;
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most states need no byte count at all.
