@@ -278,6 +278,32 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       await store.close();
     });
 
+    test("the background sweep runs every `sweepInterval` seconds", async () => {
+      const table = freshTable();
+      const store = new PostgresStore({ pool: admin, table, sweepInterval: 0.1 });
+      const id = v4();
+      await store.set(id, "data", 0.05);
+      await until(
+        async () => (await one(`SELECT count(*)::int FROM ${table} WHERE id = $1`, [id])) === 0,
+      );
+      await store.close();
+    });
+
+    test("servers starting at once make the tables once, without a race", async () => {
+      const table = freshTable();
+      const stores = Array.from(
+        { length: 6 },
+        () => new PostgresStore({ connectionString: url, table }),
+      );
+      try {
+        const results = await Promise.allSettled(stores.map((store) => store.set(v4(), "x", 60)));
+        expect(results.filter((result) => result.status === "rejected")).toEqual([]);
+        expect(await one(`SELECT count(*)::int FROM ${table}`)).toBe(6);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    });
+
     test("ids that are not UUIDv4 never reach a query", async () => {
       const table = freshTable();
       const store = new PostgresStore({ pool: admin, table });
@@ -743,11 +769,12 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
     afterAll(() => own?.dispose());
 
     /** A store over the cluster of these tests, in a table of its own. */
-    function isolated(options: { pool?: pg.Pool } = {}) {
+    function isolated(options: { pool?: pg.Pool; queryTimeout?: number } = {}) {
       const logger = capture();
       const table = freshTable().replace(`${schema}.`, "");
       const store = new PostgresStore({
         ...(options.pool ? { pool: options.pool } : { connectionString: own.url }),
+        ...(options.queryTimeout !== undefined && { queryTimeout: options.queryTimeout }),
         table,
         logger,
       });
@@ -855,6 +882,30 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
         failedAgainAfterMs,
         recoveredAfterMs,
       });
+    });
+
+    test("a row locked by a stuck session: the server cancels the statement after queryTimeout; no outage", async () => {
+      const { store, table, storeLogged } = isolated({ queryTimeout: 0.5 });
+      const id = v4();
+      await store.set(id, "before", 60);
+      const stuck = new pg.Client({ connectionString: own.url });
+      await stuck.connect();
+      try {
+        await stuck.query(`BEGIN; SELECT * FROM ${table} WHERE id = '${id}' FOR UPDATE`);
+        const started = Date.now();
+        const error = await failure(store.set(id, "after", 60));
+        const failedAfterMs = Date.now() - started;
+        expect(error.message).toBe(
+          `[hono-persist] could not write ${table} ${id}: canceling statement due to statement timeout`,
+        );
+        expect(failedAfterMs).toBeGreaterThanOrEqual(450);
+        expect(failedAfterMs).toBeLessThan(1_500);
+        expect(storeLogged).toEqual({ warn: [], error: [] });
+      } finally {
+        await stuck.query("ROLLBACK");
+        await stuck.end();
+      }
+      expect(await store.get(id, 60)).toBe("before");
     });
 
     test("PostgreSQL not up yet when the store is made: writes fail clearly, then work once it starts", async () => {

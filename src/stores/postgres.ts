@@ -70,6 +70,11 @@ const SWEEP_BATCH = 1000;
 // Server errors that mean the connection, not the query, failed: connection exceptions (08…),
 // and the server shutting down, crashed or starting (57P…).
 const CONNECTION_LOST = /^(08|57P)/;
+// A query unanswered by the client's deadline is given up and its connection discarded. That
+// deadline comes a little after the server's own (`statement_timeout`, on the pool made here),
+// so that a statement merely waiting (for a row another session locked) is cancelled cleanly
+// by the server, and only a server that does not answer at all meets the client's.
+const TIMEOUT_GRACE_MS = 50;
 // The columns each table needs; other columns are left alone.
 const SHAPE: Record<"state" | "lock" | "quarantine", string[]> = {
   state: ["id uuid not null", "data text not null", "expires timestamp with time zone not null"],
@@ -381,7 +386,11 @@ export class PostgresStore implements Store {
     }
     try {
       if (!this.#prepared) await this.#prepare();
-      const config = { text, values, query_timeout: this.#queryTimeout } as QueryConfig;
+      const config = {
+        text,
+        values,
+        query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS,
+      } as QueryConfig;
       const result = await this.#pool.query(config);
       this.#answered();
       return result;
@@ -415,7 +424,7 @@ export class PostgresStore implements Store {
         const result = await this.#pool.query({
           text,
           values,
-          query_timeout: this.#queryTimeout,
+          query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS,
         } as QueryConfig);
         this.#answered();
         return result;
