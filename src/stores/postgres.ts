@@ -4,7 +4,8 @@
 // transaction mode and a pool of any size serves any number of locked requests.
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import { Pool, type QueryConfig, type QueryResult } from "pg";
+// The default import: `pg` before 8.15 is CommonJS alone, whose named exports Node cannot see.
+import pg, { type Pool, type QueryConfig, type QueryResult } from "pg";
 import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { Store } from "../types.js";
@@ -112,9 +113,8 @@ export class PostgresStore implements Store {
   readonly #logger: Pick<Console, "warn" | "error">;
   readonly #locks = new Set<NodeJS.Timeout>();
   readonly #sweeper: NodeJS.Timeout | undefined;
-  /** Settles once the tables are there and have the columns needed; reset when that failed. */
-  #ready: Promise<void> | undefined;
-  #prepared = false;
+  /** The tables' check: not yet (or failed, to be tried again), under way, or passed. */
+  #tables: "unchecked" | Promise<void> | "checked" = "unchecked";
   #outage = false;
   #closing: Promise<void> | undefined;
   // An idle pooled connection that breaks (PostgreSQL restarted) is reported here; without a
@@ -186,7 +186,7 @@ export class PostgresStore implements Store {
       }
       seconds("connectTimeout", connectTimeout ?? 2);
       this.#connectTimeout = (connectTimeout ?? 2) * 1000;
-      this.#pool = new Pool({
+      this.#pool = new pg.Pool({
         connectionString,
         connectionTimeoutMillis: this.#connectTimeout,
         // The server gives up too, so that a statement stuck on a row lock does not run on
@@ -210,10 +210,11 @@ export class PostgresStore implements Store {
   }
 
   async get(id: string, ttl: number): Promise<string | undefined> {
-    // Slides the deadline without rewriting the data: PostgreSQL moves a value of more than
-    // ~2 KB out of the row (TOAST), and an UPDATE that leaves it unchanged copies only its
-    // 18-byte pointer into the new row version. Smaller states are copied, and small. So one
-    // table serves, with no second table of deadlines to join and keep in step.
+    // Slides the deadline without rewriting the data: PostgreSQL moves a value that leaves a
+    // row over ~2 KB, even compressed, out of it (TOAST), and an UPDATE that leaves the value
+    // unchanged copies only its 18-byte pointer into the new row version; what stays in the row
+    // is under ~2 KB. So one table serves, with no second table of deadlines to join and keep
+    // in step, and no storage settings a team that migrates itself could miss.
     const { rows } = await this.#query(
       "read",
       id,
@@ -257,7 +258,7 @@ export class PostgresStore implements Store {
   async lock(id: string, timeout: number): Promise<() => Promise<void>> {
     // A leased row, not an advisory lock: a session-level advisory lock belongs to one
     // connection, which would stay checked out of the pool for the whole request (a pool of 10
-    // then deadlocks at 10 locked requests, each waiting for a connection to load its state),
+    // then stalls at 10 locked requests, each waiting for a connection to load its state),
     // and behind PgBouncer in transaction mode it lands on whichever server connection the
     // statement got. A row costs a statement to take and one to release, and waiters poll;
     // a dead holder's lease runs out instead of being freed when its connection drops.
@@ -373,29 +374,33 @@ export class PostgresStore implements Store {
     this.#locks.delete(refresh);
   }
 
+  /** A statement about `id` (or the whole table), once the tables are checked. */
   async #query(
     action: string,
     id: string | undefined,
     text: string,
     values: unknown[],
   ): Promise<QueryResult<Record<string, unknown>>> {
-    const subject = id === undefined ? this.table : `${this.table} ${id}`;
     // Ids are validated before they get here; this keeps a store used directly just as safe.
     if (id !== undefined && !isSessionId(id)) {
       throw misuse(`PostgresStore: ${JSON.stringify(id)} is not a UUIDv4`);
     }
+    if (this.#tables !== "checked") await this.#prepare();
+    return this.#send(action, id === undefined ? this.table : `${this.table} ${id}`, text, values);
+  }
+
+  async #send(
+    action: string,
+    subject: string,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<QueryResult<Record<string, unknown>>> {
     try {
-      if (!this.#prepared) await this.#prepare();
-      const config = {
-        text,
-        values,
-        query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS,
-      } as QueryConfig;
-      const result = await this.#pool.query(config);
+      const config = { text, values, query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS };
+      const result = await this.#pool.query(config as QueryConfig);
       this.#answered();
       return result;
     } catch (cause) {
-      if (cause instanceof PersistError) throw cause;
       const why = this.#why(cause);
       if (isConnectionLost(cause) && this.#closing === undefined) this.#lost(why);
       throw new PersistError("STORE_FAILED", `could not ${action} ${subject}: ${why}`, { cause });
@@ -404,38 +409,25 @@ export class PostgresStore implements Store {
 
   /** Creates the tables if asked to, and checks that they have the columns needed. */
   #prepare(): Promise<void> {
-    this.#ready ??= this.#checkTables().then(
-      () => {
-        this.#prepared = true;
-      },
-      (error: unknown) => {
-        // Tried again by the next call: a table fixed, or a database back, needs no restart.
-        this.#ready = undefined;
-        throw error;
-      },
-    );
-    return this.#ready;
+    if (this.#tables === "unchecked") {
+      this.#tables = this.#checkTables().then(
+        () => {
+          this.#tables = "checked";
+        },
+        (error: unknown) => {
+          // Tried again by the next call: a table fixed, or a database back, needs no restart.
+          this.#tables = "unchecked";
+          throw error;
+        },
+      );
+    }
+    return this.#tables === "checked" ? Promise.resolve() : this.#tables;
   }
 
   async #checkTables(): Promise<void> {
     const { state, lock, quarantine } = this.#sql;
-    const run = async (text: string, values: unknown[] = []) => {
-      try {
-        const result = await this.#pool.query({
-          text,
-          values,
-          query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS,
-        } as QueryConfig);
-        this.#answered();
-        return result;
-      } catch (cause) {
-        const why = this.#why(cause);
-        if (isConnectionLost(cause)) this.#lost(why);
-        throw new PersistError("STORE_FAILED", `could not prepare ${this.table}: ${why}`, {
-          cause,
-        });
-      }
-    };
+    const run = (text: string, values?: unknown[]) =>
+      this.#send("prepare", this.table, text, values);
     if (this.#createTable) {
       // Serialized by a transaction-scoped advisory lock: two servers starting at once would
       // otherwise race in `CREATE TABLE IF NOT EXISTS` (a duplicate key error in pg_type).
