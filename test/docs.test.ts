@@ -41,6 +41,12 @@ const TABLES = [
     heading: "`RedisStore`",
     applied: "src/stores/redis.ts",
   },
+  {
+    options: "PostgresStoreOptions",
+    doc: "docs/stores.md",
+    heading: "`PostgresStore`",
+    applied: "src/stores/postgres.ts",
+  },
 ];
 // Options whose default is the option's absence, not a value the code names: `lock` is off
 // when `options.lock` is falsy.
