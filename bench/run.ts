@@ -4,7 +4,8 @@
 // in the same round), rounds alternate the order of the sides, and the median of the rounds
 // is reported.
 // Environment: ROUNDS (default 3), SECONDS per measurement (default 3), REDIS_URL (else a
-// redis-server on PATH is started for the Redis side; without either that side is left out),
+// redis-server on PATH is started for the Redis side; without either that side is left out;
+// the Redis Cluster and PostgreSQL sides run on servers started here when installed),
 // BASELINE: the dist/ folder of another build (an earlier commit's `npm run build`), measured
 // beside this one as sides of their own (W1, W2) and in processes taking turns (W3, W4).
 import { spawn, spawnSync } from "node:child_process";
@@ -14,6 +15,7 @@ import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { hasPostgresServer, startPostgresServer } from "../test/fixtures/postgres-server.js";
 import { hasRedisCluster, startRedisCluster } from "../test/fixtures/redis-cluster.js";
 import { writeChart } from "./chart.js";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
@@ -235,6 +237,8 @@ async function main() {
   const redisServer = await redis();
   // The cluster's nodes are not pinned to the servers' CPUs as the single redis-server is.
   const redisCluster = hasRedisCluster() ? await startRedisCluster() : undefined;
+  // A throwaway PostgreSQL (fsync off, as in the tests), both PostgreSQL sides on one server.
+  const postgres = hasPostgresServer() ? await startPostgresServer() : undefined;
   const side = (name: string, file: string, env: Record<string, string>): Side => ({
     name,
     file,
@@ -303,9 +307,24 @@ async function main() {
           }),
         ]
       : []),
+    ...(postgres
+      ? [
+          side("hono-persist PostgresStore", "hono-persist.ts", {
+            STORE: "postgres",
+            PG_URL: postgres.url,
+          }),
+        ]
+      : []),
     side("express-session + session-file-store", "express-session.ts", {
       DIR: join(scratch, "express"),
     }),
+    ...(postgres
+      ? [
+          side("express-session + connect-pg-simple", "express-session.ts", {
+            PG_URL: postgres.url,
+          }),
+        ]
+      : []),
     side("hono-sessions (memory)", "hono-sessions.ts", {}),
   ];
   const plain = sides[0] as Side;
@@ -361,6 +380,7 @@ async function main() {
   await stopServer(plain);
   redisServer?.stop();
   await redisCluster?.dispose();
+  await postgres?.dispose();
   // The in-process workloads have the machine to themselves, writer thread included.
   pinRunner(false);
 

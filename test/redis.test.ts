@@ -31,6 +31,11 @@ import { storeContract } from "./store-contract.js";
 
 const envUrl = process.env.REDIS_URL;
 const canSpawn = hasRedisServer();
+if (!canSpawn && process.env.REQUIRE_STORES === "1") {
+  throw new Error(
+    "redis.test.ts: redis-server is not on PATH (apt-get install redis-server), and REQUIRE_STORES=1",
+  );
+}
 if (envUrl === undefined && !canSpawn) {
   console.warn(
     "redis.test.ts: REDIS_URL is not set and redis-server is not on PATH (apt-get install redis-server): the Redis tests are skipped",
@@ -308,7 +313,10 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
           "option `url` must be a redis:// or rediss:// URL (or give a connected `client`)",
         ],
         [{ url, client: admin }, "options `url` and `client` exclude each other: give one"],
-        [{ client: {} }, "option `client` must be a node-redis client, from `createClient()` or `createCluster()`"],
+        [
+          { client: {} },
+          "option `client` must be a node-redis client, from `createClient()` or `createCluster()`",
+        ],
         [{ url, prefix: 1 }, "option `prefix` must be a string"],
         [
           { url, commandTimeout: 0 },
