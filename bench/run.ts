@@ -36,6 +36,11 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const SESSIONS = 1000;
 const BASELINE = process.env.BASELINE ? resolve(process.env.BASELINE) : undefined;
+// `BENCH=stores npm run bench`: only plain Hono and the sides with a store server (and the
+// file sides they are compared with), W1 and W2, into bench/results-stores-node<major>.md.
+const STORES_ONLY = process.env.BENCH === "stores";
+const STORE_SIDES =
+  /^(plain Hono \(ceiling\)|hono-persist (FileStore|MemoryStore|RedisStore|PostgresStore)|express-session)/;
 const scratch = mkdtempSync(join(tmpdir(), "hono-persist-bench-"));
 
 interface Side {
@@ -233,6 +238,68 @@ function abSection(
   return lines;
 }
 
+/** The median of the side's per-round ratios to plain Hono (W1: measured right before it). */
+function ratio(side: Side, plain: Side, w: "w1" | "w2"): number {
+  return median(
+    side[w].map((result, round) => {
+      const before = w === "w1" && side !== plain ? side.plainBefore[round] : undefined;
+      return result.rps / ((before ?? (plain[w][round] as LoadResult).rps) || 1);
+    }),
+  );
+}
+
+function summary(side: Side, plain: Side, w: "w1" | "w2") {
+  return {
+    rps: Math.round(median(side[w].map((r) => r.rps))),
+    ratio: ratio(side, plain, w),
+    p99: median(side[w].map((r) => r.p99)),
+    lost: side[w].reduce((s, r) => s + r.lost, 0),
+    cpuUs: Math.round(median(side.cpuPerRequest[w])),
+    answered: side[w].reduce((s, r) => s + r.ok, 0),
+    errors: side[w].reduce((s, r) => s + r.errors, 0),
+  };
+}
+
+/** `BENCH=stores`: W1 and W2 of the store sides, in a results file of their own. */
+function writeStores(sides: Side[], plain: Side): void {
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "CPU"}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const rows = sides.map((side) => ({
+    side: side.name,
+    w1: summary(side, plain, "w1"),
+    w2: summary(side, plain, "w2"),
+  }));
+  const table = (w: "w1" | "w2") => [
+    "| Side | req/s | vs plain | p99 ms | lost updates | server CPU µs per request |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map(
+      (r) =>
+        `| ${r.side} | ${r[w].rps} | ${pct(r[w].ratio)} | ${r[w].p99} | ${r[w].lost}${r[w].answered ? ` (${pct(r[w].lost / r[w].answered)})` : ""} | ${r[w].cpuUs} |`,
+    ),
+  ];
+  const markdown = [
+    "# Benchmark results: the stores side by side",
+    "",
+    `${machine}. \`BENCH=stores npm run bench\`: plain Hono and every side with a store, in one run; ${ROUNDS} rounds of ${SECONDS} s per side and workload, sides in rotating order, medians; W1 ratios are to plain Hono measured right before each side, W2 ratios to plain Hono in the same round. Redis, the Redis Cluster (3 masters, no replicas) and PostgreSQL (fsync off, as in the tests) run on this machine, started by the bench${pinned ? "; the servers and redis-server on CPUs 1 and up, the runner on CPU 0 (the cluster's nodes and PostgreSQL are not pinned)" : ""}.`,
+    "",
+    "## W1: one browser, 10 concurrent connections (read state, increment, render a small page)",
+    "",
+    ...table("w1"),
+    "",
+    `## W2: ${SESSIONS} browsers, requests spread over them`,
+    "",
+    ...table("w2"),
+    "",
+  ].join("\n");
+  console.log(markdown);
+  const results = `bench/results-stores-node${process.versions.node.split(".")[0] ?? ""}`;
+  writeFileSync(`${results}.md`, markdown);
+  writeFileSync(
+    `${results}.json`,
+    `${JSON.stringify({ machine, rounds: ROUNDS, seconds: SECONDS, rows }, null, 2)}\n`,
+  );
+  rmSync(scratch, { recursive: true, force: true });
+}
+
 async function main() {
   const redisServer = await redis();
   // The cluster's nodes are not pinned to the servers' CPUs as the single redis-server is.
@@ -327,6 +394,7 @@ async function main() {
       : []),
     side("hono-sessions (memory)", "hono-sessions.ts", {}),
   ];
+  if (STORES_ONLY) sides.splice(0, sides.length, ...sides.filter((s) => STORE_SIDES.test(s.name)));
   const plain = sides[0] as Side;
   // Plain Hono runs throughout; every other side runs in a process started for its turn and
   // ended after it. Kept between turns (stopped with SIGSTOP while the others ran), a server
@@ -371,6 +439,7 @@ async function main() {
       }
       if (side !== plain) await stopServer(side);
     }
+    if (STORES_ONLY) continue;
     // The disk's limit is measured with every CPU, as before the pinning.
     pinRunner(false);
     disk.one.push(diskLimit(1));
@@ -383,6 +452,7 @@ async function main() {
   await postgres?.dispose();
   // The in-process workloads have the machine to themselves, writer thread included.
   pinRunner(false);
+  if (STORES_ONLY) return writeStores(sides, plain);
 
   process.stderr.write("in-process workloads (W3, W4, W5)\n");
   const w3 = await manyWrites(200);
@@ -390,26 +460,10 @@ async function main() {
   const w5 = await manyFiles(300);
   const ab = BASELINE ? inProcessAB(BASELINE) : undefined;
 
-  const ratio = (side: Side, w: "w1" | "w2") =>
-    median(
-      side[w].map((result, round) => {
-        const before = w === "w1" && side !== plain ? side.plainBefore[round] : undefined;
-        return result.rps / ((before ?? (plain[w][round] as LoadResult).rps) || 1);
-      }),
-    );
-  const summary = (side: Side, w: "w1" | "w2") => ({
-    rps: Math.round(median(side[w].map((r) => r.rps))),
-    ratio: ratio(side, w),
-    p99: median(side[w].map((r) => r.p99)),
-    lost: side[w].reduce((s, r) => s + r.lost, 0),
-    cpuUs: Math.round(median(side.cpuPerRequest[w])),
-    answered: side[w].reduce((s, r) => s + r.ok, 0),
-    errors: side[w].reduce((s, r) => s + r.errors, 0),
-  });
   const rows = sides.map((side) => ({
     side: side.name,
-    w1: summary(side, "w1"),
-    w2: summary(side, "w2"),
+    w1: summary(side, plain, "w1"),
+    w2: summary(side, plain, "w2"),
     writesPerRequest: {
       w1: side.writes.w1.length ? median(side.writes.w1) : undefined,
       w2: side.writes.w2.length ? median(side.writes.w2) : undefined,

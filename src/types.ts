@@ -115,7 +115,7 @@ export interface PersistSessionOptions {
    * Lock each browser's state from load to save, across processes sharing the store, so that
    * concurrent requests served by different processes never lose an update. A request that
    * waits longer than `timeout` seconds answers 503. Needs a store with `lock` (`FileStore`,
-   * `RedisStore`).
+   * `RedisStore`, `PostgresStore`).
    * @default false ({ timeout: 5 } when true)
    */
   lock?: boolean | { timeout?: number };

@@ -78,7 +78,7 @@ test("`lock` with a store that cannot lock is refused at once", () => {
     }),
   ).toThrow(
     new TypeError(
-      "[hono-persist] option `lock` needs a store that can lock (`FileStore`, `RedisStore`, or a store with `lock()`)",
+      "[hono-persist] option `lock` needs a store that can lock (`FileStore`, `RedisStore`, `PostgresStore`, or a store with `lock()`)",
     ),
   );
 });

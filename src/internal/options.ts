@@ -66,7 +66,7 @@ export function resolve(options: PersistSessionOptions): Config {
   if (lock !== undefined) {
     if (typeof store.lock !== "function") {
       throw misuse(
-        "option `lock` needs a store that can lock (`FileStore`, `RedisStore`, or a store with `lock()`)",
+        "option `lock` needs a store that can lock (`FileStore`, `RedisStore`, `PostgresStore`, or a store with `lock()`)",
       );
     }
     positive("lock.timeout", lock.timeout ?? 5);
