@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { serve } from "@hono/node-server";
-import { FileStore, MemoryStore } from "../src/index.js";
+import { FileStore, MemoryStore, type Store } from "../src/index.js";
+import { PostgresStore } from "../src/stores/postgres.js";
 import { RedisStore } from "../src/stores/redis.js";
 import { createApp } from "./app.js";
 
@@ -29,16 +30,23 @@ if (!secret) {
 }
 
 const kind = process.env.STORE ?? "file";
-if (kind !== "file" && kind !== "memory" && kind !== "redis") {
-  console.error(`STORE must be "file", "memory" or "redis", not ${JSON.stringify(kind)}`);
+const stores: Record<string, () => Store> = {
+  file: () => new FileStore({ dir: join(dataDir, "sessions") }),
+  memory: () => new MemoryStore(),
+  redis: () => new RedisStore({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" }),
+  postgres: () =>
+    new PostgresStore({
+      connectionString: process.env.DATABASE_URL ?? "postgres://127.0.0.1:5432/postgres",
+    }),
+};
+const make = stores[kind];
+if (!make) {
+  console.error(
+    `STORE must be one of ${Object.keys(stores).join(", ")}, not ${JSON.stringify(kind)}`,
+  );
   process.exit(1);
 }
-const store =
-  kind === "memory"
-    ? new MemoryStore()
-    : kind === "redis"
-      ? new RedisStore({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" })
-      : new FileStore({ dir: join(dataDir, "sessions") });
+const store = make();
 const port = Number(process.env.PORT ?? 3000);
 
 const server = serve(
