@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import pg from "pg";
 import { v4 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type PersistError, type Persisted, persist, persistSession } from "../src/index.js";
+import { type PersistError, persist, persistSession } from "../src/index.js";
 import { PostgresStore } from "../src/stores/postgres.js";
 import {
   hasPostgresServer,
@@ -18,7 +18,6 @@ import { Browser, SECRET } from "./helpers.js";
 class Tally {
   count = 0;
 }
-interface Tally extends Persisted {}
 
 const quiet = { warn: () => undefined, error: () => undefined };
 
@@ -151,17 +150,47 @@ describe.skipIf(!hasPostgresServer())("PostgresStore under review", () => {
     await store.close();
   });
 
-  test("Store.set keeps the string it was given: NUL and a lone surrogate (direct use)", async () => {
+  test("Store.set keeps the string it was given: NUL (direct use)", async () => {
     const store = new PostgresStore({ pool: admin, table: fresh(), logger: quiet });
     const id = v4();
     const nul = await store.set(id, "a\u0000b", 60).then(
       () => "stored",
       (error: PersistError) => `${error.code}: ${error.message}`,
     );
-    expect(nul).toBe("stored");
-    await store.set(id, "a\ud800b", 60);
-    expect(await store.get(id, 60)).toBe("a\ud800b");
     await store.close();
+    expect(nul).toBe("stored");
+  });
+
+  test("Store.set keeps the string it was given: a lone surrogate (direct use)", async () => {
+    const store = new PostgresStore({ pool: admin, table: fresh(), logger: quiet });
+    const id = v4();
+    await store.set(id, "a\ud800b", 60);
+    const read = await store.get(id, 60);
+    await store.close();
+    expect(read).toBe("a\ud800b");
+  });
+
+  test("a client-side error of pg is not logged as PostgreSQL lost", async () => {
+    type Module = typeof import("../src/stores/postgres.js");
+    const first = (await import(
+      // @ts-expect-error: a query string makes vite evaluate the module again
+      "../src/stores/postgres.js?copy-three"
+    )) as Module;
+    const second = (await import(
+      // @ts-expect-error: a query string makes vite evaluate the module again
+      "../src/stores/postgres.js?copy-four"
+    )) as Module;
+    const errors: string[] = [];
+    const logger = { warn: () => undefined, error: (message: string) => errors.push(message) };
+    const pool = new pg.Pool({ connectionString: server.url, max: 1 });
+    const a = new first.PostgresStore({ pool, table: fresh(), logger });
+    const b = new second.PostgresStore({ pool, table: fresh(), logger });
+    const id = v4();
+    await a.set(id, "a", 60);
+    await b.set(id, "b", 60).catch(() => undefined);
+    await Promise.all([a.close(), b.close()]);
+    await pool.end();
+    expect(errors.filter((message) => /cannot reach PostgreSQL/.test(message))).toEqual([]);
   });
 
   test("a user pool of max 1 with lock: true serves 8 browsers at once, without deadlock", async () => {
