@@ -3,15 +3,18 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { Hono } from "hono";
 import pg from "pg";
+import { createCluster } from "redis";
 import { v4 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type PersistError, persist, persistSession } from "../src/index.js";
 import { PostgresStore } from "../src/stores/postgres.js";
+import { RedisStore } from "../src/stores/redis.js";
 import {
   hasPostgresServer,
   type PostgresServer,
   startPostgresServer,
 } from "./fixtures/postgres-server.js";
+import { hasRedisCluster, startRedisCluster } from "./fixtures/redis-cluster.js";
 import { Browser, SECRET } from "./helpers.js";
 
 @persist("review-pg")
@@ -325,4 +328,58 @@ describe.skipIf(!hasPostgresServer())("PostgresStore under review", () => {
     );
     expect(after).toBe("STORE_FAILED");
   }, 15_000);
+});
+
+describe.skipIf(!hasRedisCluster())("RedisStore over a cluster under review", () => {
+  test("every master stopped, then started: requests fail within 3 s, no crash; then work again with no restart", async () => {
+    const cluster = await startRedisCluster(3);
+    const client = createCluster({
+      rootNodes: cluster.urls.map((url) => ({ url })),
+      defaults: {
+        socket: {
+          connectTimeout: 2_000,
+          reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 500) + Math.random() * 50,
+        },
+      },
+    });
+    client.on("error", () => undefined);
+    await client.connect();
+    const errors: string[] = [];
+    const logger = { warn: () => undefined, error: (message: string) => errors.push(message) };
+    const store = new RedisStore({ client, prefix: "review:", logger });
+    const app = new Hono();
+    app.use(persistSession({ secret: SECRET, store, lock: { timeout: 2 }, logger: quiet }));
+    app.post("/", (c) => {
+      new Tally().count++;
+      return c.text("ok");
+    });
+    app.get("/", (c) => c.text(String(new Tally().count)));
+    app.onError((error, c) => c.text(error.message, 500));
+    try {
+      const browser = new Browser(app);
+      await browser.request("/", { method: "POST" });
+      expect(await browser.text("/")).toBe("1");
+      await Promise.all(cluster.nodes.map((node) => node.stop()));
+      const started = Date.now();
+      const failed = await browser.request("/");
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+      expect(Date.now() - started).toBeLessThan(3_000 * 2 + 500); // lock, then its release
+      await Promise.all(cluster.nodes.map((node) => node.start()));
+      await cluster.ready();
+      const deadline = Date.now() + 20_000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        status = (await browser.request("/", { method: "POST" })).status;
+        if (status !== 200) await delay(50);
+      }
+      expect(status).toBe(200);
+      // Started with no persistence, the cluster lost the state: a fresh one, counted once.
+      expect(await browser.text("/")).toBe("1");
+      expect(errors.length).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+      client.destroy();
+      await cluster.dispose();
+    }
+  }, 60_000);
 });
