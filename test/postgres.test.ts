@@ -176,7 +176,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
         const { rows } = await pool.query("SELECT name FROM pg_prepared_statements ORDER BY name");
         const names = rows.map((row: { name: string }) => row.name);
         expect(names.length > 0).toBe(prepare);
-        for (const name of names) expect(name).toMatch(/^hono_persist_\d+$/);
+        for (const name of names) expect(name).toMatch(/^hono_persist_[0-9a-f]{32}$/);
       } finally {
         await store.close();
         await pool.end();

@@ -2,7 +2,7 @@
 // call is one statement on a pooled connection, returned to the pool as soon as it answers:
 // nothing here holds a connection across a request, so it works behind PgBouncer in
 // transaction mode and a pool of any size serves any number of locked requests.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 // The default import: `pg` before 8.15 is CommonJS alone, whose named exports Node cannot see.
 import pg, { type Pool, type QueryConfig, type QueryResult } from "pg";
@@ -120,6 +120,8 @@ export class PostgresStore implements Store {
   readonly #connectTimeout: number | undefined;
   readonly #logger: Pick<Console, "warn" | "error">;
   readonly #locks = new Set<NodeJS.Timeout>();
+  /** Queries sent and not yet answered: `close()` lets them finish before ending the pool. */
+  readonly #running = new Set<Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout | undefined;
   /** The tables' check: not yet (or failed, to be tried again), under way, or passed. */
   #tables: "unchecked" | Promise<void> | "checked" = "unchecked";
@@ -236,6 +238,15 @@ export class PostgresStore implements Store {
   }
 
   async set(id: string, data: string, ttl: number): Promise<void> {
+    // PostgreSQL's text holds no NUL, and UTF-8 no lone surrogate (pg would write U+FFFD in
+    // its place: another string than the one given). JSON, all the middleware writes, escapes
+    // both; a caller of the store itself is told instead of getting back other text.
+    // (`isWellFormed`: ES2024, in Node 20 and later; the project's lib is ES2023.)
+    if (data.includes("\0") || !(data as WellFormed).isWellFormed()) {
+      throw misuse(
+        "PostgresStore: data must be text PostgreSQL can hold: no NUL and no lone surrogate (JSON escapes both)",
+      );
+    }
     await this.#query(
       "write",
       id,
@@ -354,7 +365,12 @@ export class PostgresStore implements Store {
     // The 'error' listener stays: a late error of a closing connection must not crash the process.
     this.#closing ??= (async () => {
       // Gracefully when PostgreSQL answers (queries under way complete), at once when it does
-      // not: a connection stuck on a frozen server is given up after `queryTimeout`.
+      // not: a connection stuck on a frozen server is given up after `queryTimeout`. pg's
+      // `end()` strands requests still waiting for a connection (they fail after
+      // `connectTimeout`), so those are let through first.
+      const waits = this.#queryTimeout + Number(this.#connectTimeout);
+      const bound = delay(waits, false, { ref: false });
+      await Promise.race([Promise.allSettled([...this.#running]), bound]);
       const ended = this.#pool.end().then(
         () => true,
         () => false,
@@ -414,7 +430,9 @@ export class PostgresStore implements Store {
       };
       // The statements of requests (those with values), parsed and planned once per connection.
       if (this.#named && values.length > 0) config.name = statementName(text);
-      const result = await this.#pool.query(config as QueryConfig);
+      const query = this.#pool.query(config as QueryConfig);
+      this.#running.add(query);
+      const result = await query.finally(() => this.#running.delete(query));
       this.#answered();
       return result;
     } catch (cause) {
@@ -445,21 +463,27 @@ export class PostgresStore implements Store {
     const { state, lock, quarantine } = this.#sql;
     const run = (text: string, values?: unknown[]) =>
       this.#send("prepare", this.table, text, values);
-    if (this.#createTable) {
+    const check = () =>
+      run(
+        `SELECT t.name, current_setting('server_encoding') AS encoding,
+         (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END)
+            FROM pg_attribute a WHERE a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) ORDER BY t.n`,
+        [[state, lock, quarantine]],
+      );
+    let { rows } = await check();
+    // Only when a table is missing: `CREATE … IF NOT EXISTS` still needs CREATE on the schema
+    // (and CREATE INDEX the table's ownership), which a role granted only DML on tables a
+    // migration made does not have.
+    if (this.#createTable && rows.some((row) => row.columns === null)) {
       // Serialized by a transaction-scoped advisory lock: two servers starting at once would
       // otherwise race in `CREATE TABLE IF NOT EXISTS` (a duplicate key error in pg_type).
       await run(`BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('hono-persist ${state}'));
 ${createTablesSql(state, lock, quarantine)}
 COMMIT;`);
+      ({ rows } = await check());
     }
-    const { rows } = await run(
-      `SELECT t.name, current_setting('server_encoding') AS encoding,
-         (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END)
-            FROM pg_attribute a WHERE a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped) AS columns
-       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) ORDER BY t.n`,
-      [[state, lock, quarantine]],
-    );
     const problems: string[] = [];
     (["state", "lock", "quarantine"] as const).forEach((kind, i) => {
       const row = rows[i] as { name: string; columns: string[] | null } | undefined;
@@ -526,8 +550,20 @@ CREATE TABLE IF NOT EXISTS ${quarantine} (id uuid NOT NULL, data text NOT NULL, 
 /** Whether the connection failed, not the statement: no answer, or a server going away. */
 function isConnectionLost(error: unknown): boolean {
   // Duck-typed: a pool made by another copy of `pg` throws another copy's DatabaseError.
-  const { severity, code } = (error ?? {}) as { severity?: unknown; code?: unknown };
-  return typeof severity !== "string" || CONNECTION_LOST.test(String(code));
+  const { severity, code, message } = (error ?? {}) as {
+    severity?: unknown;
+    code?: unknown;
+    message?: unknown;
+  };
+  if (typeof severity === "string") return CONNECTION_LOST.test(String(code));
+  // pg's own errors: a socket's (ECONNREFUSED, ECONNRESET…), or the connection's end or
+  // timeout; not a misuse pg caught before sending (a statement name reused, a pool ended).
+  return (
+    (typeof code === "string" && /^E[A-Z]+$/.test(code)) ||
+    /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(
+      String(message),
+    )
+  );
 }
 
 function seconds(name: string, value: unknown): void {
@@ -536,14 +572,21 @@ function seconds(name: string, value: unknown): void {
   }
 }
 
-/** Statement text → its name, shared by every store in the process (one pool may serve several). */
-const names = new Map<string, string>();
-
+/**
+ * Statement text → its name: a digest, so that every store sharing a pool, and every copy of
+ * this module in the process (two versions in node_modules), names one text alike and two
+ * texts apart (pg refuses a name it saw on that connection with another text).
+ */
 function statementName(text: string): string {
   let name = names.get(text);
   if (name === undefined) {
-    name = `hono_persist_${names.size}`;
+    name = `hono_persist_${createHash("sha256").update(text).digest("hex").slice(0, 32)}`;
     names.set(text, name);
   }
   return name;
 }
+
+type WellFormed = string & { isWellFormed(): boolean };
+
+/** The names made so far: a request's statements are named without hashing them again. */
+const names = new Map<string, string>();
