@@ -8,7 +8,9 @@ export { toRaw } from "./tracking.js";
 export type {
   CrossSite,
   PersistCookieOptions,
+  PersistEvent,
   Persisted,
+  PersistHooks,
   PersistInfo,
   PersistOptions,
   PersistSessionOptions,

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { PersistError } from "./errors.js";
 
 /**
  * Where serialized state lives. A store moves strings and expiry; validation, serialization and
@@ -124,6 +125,49 @@ export interface PersistSessionOptions {
    * @default console
    */
   logger?: Pick<Console, "warn" | "error">;
+  /**
+   * Called as states are stored, read, cleared, moved, expire or fail, for metrics and logs
+   * (docs/options.md#hooks). Called synchronously, never awaited; one that throws or rejects is
+   * logged through `logger`, and the request goes on.
+   */
+  hooks?: PersistHooks;
+}
+
+/**
+ * Option `hooks` of `persistSession()`: one callback per event, each optional. Each event is one
+ * store operation, reported once when it ends, whatever number of requests share it.
+ */
+export interface PersistHooks {
+  /** A fresh state was written for the first time (the write that gives it an entry). */
+  created?: (event: PersistEvent) => void | Promise<void>;
+  /** A stored state was read for a request (once per read: concurrent requests share one). */
+  loaded?: (event: PersistEvent) => void | Promise<void>;
+  /** A stored state was written again (once per write: a group commit is one write). */
+  saved?: (event: PersistEvent) => void | Promise<void>;
+  /** `clearCookieState()` ended the state (its entry, if any, deleted). */
+  cleared?: (event: PersistEvent) => void | Promise<void>;
+  /** `regenerate()` moved the state from `oldId` to `id` (written there, old entry deleted). */
+  regenerated?: (event: PersistEvent & { oldId: string }) => void | Promise<void>;
+  /** A request's cookie named a state the store no longer has (idle timeout, deleted) or past `maxAge`. */
+  expired?: (event: PersistEvent) => void | Promise<void>;
+  /** An unreadable stored entry was moved aside (or deleted); the browser starts fresh. */
+  quarantined?: (event: PersistEvent & { reason: string }) => void | Promise<void>;
+  /** A load or a save failed with `error`, which the request (or the logger) gets too. */
+  failed?: (
+    event: PersistEvent & { operation: "load" | "save"; error: PersistError },
+  ) => void | Promise<void>;
+}
+
+/** What every hook receives. */
+export interface PersistEvent {
+  /** The key given to `@persist`. */
+  key: string;
+  /** The state's id (for `regenerated`, the new one). */
+  id: string;
+  /** UTF-8 bytes of the stored text read or written; `undefined` where there is none. */
+  size: number | undefined;
+  /** Milliseconds the store operation took (`performance.now()`); 0 where none ran. */
+  duration: number;
 }
 
 /** Option `crossSite` of `persistSession()`: a function answers `true` to let a request through. */

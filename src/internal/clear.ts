@@ -1,4 +1,5 @@
 import { retire, unretire } from "./cache.js";
+import { emit } from "./hooks.js";
 import { type Live, storeFailure } from "./live.js";
 import { expireCookie, openScope } from "./scope.js";
 import { settled } from "./writer.js";
@@ -19,9 +20,12 @@ export async function clear(live: Live): Promise<void> {
   if (!live.ended) live.moveTo("cleared");
   try {
     await settled(live);
-    if (live.saved === undefined) return;
-    live.saved = undefined;
-    await live.config.store.delete(live.id);
+    const start = live.config.hooks && live.saved !== undefined ? performance.now() : undefined;
+    if (live.saved !== undefined) {
+      live.saved = undefined;
+      await live.config.store.delete(live.id);
+    }
+    if (live.config.hooks) emit(live, "cleared", start, live.data);
   } catch (error) {
     throw storeFailure(live, "delete", error);
   } finally {

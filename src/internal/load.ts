@@ -2,6 +2,7 @@ import { PersistError } from "../errors.js";
 import { decodeEnvelope, decodeState } from "../serialize.js";
 import { savedNow } from "./background.js";
 import { forget, remember, stored } from "./cache.js";
+import { emit } from "./hooks.js";
 import { FOUND, joinable, Live, storeFailure } from "./live.js";
 import { read } from "./read-now.js";
 import type { ClassInfo } from "./registry.js";
@@ -101,35 +102,51 @@ function lockAndLoad(live: Live): boolean | Promise<boolean> {
 }
 
 async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
-  live.unlock = await live.config.store.lock?.(live.id, timeout);
+  const start = live.config.hooks ? performance.now() : undefined;
+  try {
+    live.unlock = await live.config.store.lock?.(live.id, timeout);
+  } catch (error) {
+    if (live.config.hooks) failed(live, start, storeFailure(live, "lock", error));
+    throw error;
+  }
   return load(live);
 }
 
 /** Whether stored state was found (and is now what the next `new` builds); at once when the store reads at once. */
 function load(live: Live): boolean | Promise<boolean> {
   const { config, id } = live;
+  const start = config.hooks ? performance.now() : undefined;
   let data: string | undefined | Promise<string | undefined>;
   try {
     data = read(config.store, id, config.idleTimeout, config.maxBytes);
   } catch (error) {
-    return loadFailed(live, error);
+    return loadFailed(live, error, start);
   }
-  if (data === undefined || typeof data === "string") return loaded(live, data);
+  if (data === undefined || typeof data === "string") return loaded(live, data, start);
   // Any thenable (another realm's promise, a library's) is made one of ours, which acquire()
   // tells apart from an answer.
   return Promise.resolve(data).then(
-    (value) => loaded(live, value),
-    (error: unknown) => loadFailed(live, error),
+    (value) => loaded(live, value, start),
+    (error: unknown) => loadFailed(live, error, start),
   );
 }
 
-function loaded(live: Live, data: string | undefined): boolean | Promise<boolean> {
+/** `start`: when the read began, for hooks (undefined without them). */
+function loaded(
+  live: Live,
+  data: string | undefined,
+  start: number | undefined,
+): boolean | Promise<boolean> {
   const { config, info, id } = live;
   try {
-    if (data === undefined) return false;
+    if (data === undefined) {
+      if (config.hooks) emit(live, "expired", start);
+      return false;
+    }
     if (live.raw && data === live.data) {
-      if (live.created + config.maxAge * 1000 > Date.now()) return true;
-      return drop(live);
+      if (live.created + config.maxAge * 1000 <= Date.now()) return drop(live, start, data);
+      if (config.hooks) emit(live, "loaded", start, data);
+      return true;
     }
     if (live.dirty) {
       config.logger.error(
@@ -148,12 +165,12 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
     // Another key's state: its cookie came under this key's name (a legacy cookie, signed
     // without its key). Nothing to load, and nothing corrupt to quarantine: it is not ours.
     if (!envelope) return false;
-    if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live);
+    if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live, start, data);
     let fields = decodeState(info.json, envelope.state);
     const migrated = envelope.version !== info.version;
     if (migrated) {
       const upgraded = migrateFields(live, fields, envelope.version);
-      if (!upgraded) return drop(live);
+      if (!upgraded) return drop(live, start);
       fields = upgraded;
     }
     // A clock stepped back (or another host's) must not make the lifetime outlast `maxAge`.
@@ -166,6 +183,7 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
     live.detach();
     live.pending = { fields, absent: envelope.absent ?? [], migrated };
     live.restored = true;
+    if (config.hooks) emit(live, "loaded", start, data);
     return true;
   } catch (error) {
     // What decoding throws besides our own checks (a state nested too deeply for the stack) is
@@ -175,31 +193,51 @@ function loaded(live: Live, data: string | undefined): boolean | Promise<boolean
       error instanceof PersistError
         ? error
         : new PersistError("INVALID_STATE", `stored state cannot be decoded: ${String(error)}`),
+      start,
+      data,
     );
   }
 }
 
-/** Deletes a stored state that must not be used (past `maxAge`, or not migrated): not found. */
-function drop(live: Live): Promise<boolean> {
+/**
+ * Deletes a stored state that must not be used (past `maxAge`, or not migrated): not found.
+ * `expired`: the entry past `maxAge`, reported as expired.
+ */
+function drop(live: Live, start: number | undefined, expired?: string): Promise<boolean> {
   return live.config.store.delete(live.id).then(
-    () => false,
-    (error: unknown) => loadFailed(live, error),
+    () => {
+      if (expired !== undefined && live.config.hooks) emit(live, "expired", start, expired);
+      return false;
+    },
+    (error: unknown) => loadFailed(live, error, start),
   );
 }
 
 /** Invalid state is quarantined (the browser starts fresh); any other failure is the store's. */
-async function loadFailed(live: Live, error: unknown): Promise<boolean> {
+async function loadFailed(
+  live: Live,
+  error: unknown,
+  start: number | undefined,
+  data?: string,
+): Promise<boolean> {
   const { config, info, id } = live;
   if (!(error instanceof PersistError && error.code === "INVALID_STATE")) {
-    throw storeFailure(live, "read", error);
+    throw failed(live, start, storeFailure(live, "read", error));
   }
   config.logger.warn(`[hono-persist] quarantined state "${info.key}" ${id}: ${error.message}`);
   try {
     await (config.store.quarantine?.(id, error.message) ?? config.store.delete(id));
   } catch (failure) {
-    throw storeFailure(live, "quarantine", failure);
+    throw failed(live, start, storeFailure(live, "quarantine", failure));
   }
+  if (config.hooks) emit(live, "quarantined", start, data, { reason: error.message });
   return false;
+}
+
+/** `error`, reported to hook `failed` first. */
+function failed(live: Live, start: number | undefined, error: PersistError): PersistError {
+  if (live.config.hooks) emit(live, "failed", start, undefined, { operation: "load", error });
+  return error;
 }
 
 function migrateFields(

@@ -1,6 +1,7 @@
 import { misuse } from "../errors.js";
 import type { PersistSessionOptions } from "../types.js";
 import { defaultStore } from "./default-store.js";
+import { hooksOf } from "./hooks.js";
 import { type Config, cacheOf } from "./scope.js";
 
 const MIN_SECRET_LENGTH = 32;
@@ -87,6 +88,7 @@ export function resolve(options: PersistSessionOptions): Config {
     },
     logger: options.logger ?? console,
     crossSite,
+    hooks: hooksOf(options.hooks),
     ...cacheOf(store),
     cacheSize,
     cacheBytes,

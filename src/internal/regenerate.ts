@@ -3,6 +3,7 @@ import { misuse, PersistError } from "../errors.js";
 import type { Tracker } from "../tracking.js";
 import { writeLater } from "./background.js";
 import { forget, remember, retire, settle, unretire } from "./cache.js";
+import { emit } from "./hooks.js";
 import { type Live, releaseLater, storeFailure } from "./live.js";
 import { issueCookie, openScope, type Scope } from "./scope.js";
 import { flush, settled } from "./writer.js";
@@ -72,7 +73,12 @@ async function move(live: Live, scope: Scope): Promise<void> {
     remember(live);
     live.moveTo("active");
     issueCookie(scope, live);
-    if (live.saved === undefined) return;
+    if (live.saved === undefined) {
+      // Never stored: nothing moves in the store.
+      if (config.hooks) emit(live, "regenerated", undefined, undefined, { oldId });
+      return;
+    }
+    const start = config.hooks ? performance.now() : undefined;
     live.saved = undefined;
     live.dirty = true;
     await flush(live);
@@ -96,6 +102,7 @@ async function move(live: Live, scope: Scope): Promise<void> {
       live.releaseLock();
       throw failure;
     }
+    if (config.hooks) emit(live, "regenerated", start, live.data, { oldId });
   } finally {
     unretire(live, oldKey);
     if (oldUnlock) releaseLater(live, oldUnlock);

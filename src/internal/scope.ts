@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context } from "hono";
 import type { VerifiedCookie } from "../cookie.js";
-import type { CrossSite, PersistCookieOptions, Store } from "../types.js";
+import type { CrossSite, PersistCookieOptions, PersistHooks, Store } from "../types.js";
 import type { Live } from "./live.js";
 import type { ClassInfo } from "./registry.js";
 
@@ -32,6 +32,8 @@ export interface Config {
   readonly logger: Pick<Console, "warn" | "error">;
   /** What becomes of a state-changing request from another site (cross-site.ts). */
   readonly crossSite: CrossSite;
+  /** Option `hooks`; `undefined` when it sets none, the one check on the hot path (hooks.ts). */
+  readonly hooks: PersistHooks | undefined;
   /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */

@@ -1,6 +1,7 @@
 import { PersistError } from "../errors.js";
 import { encodeRecord } from "../serialize.js";
 import { forget, stored } from "./cache.js";
+import { emit } from "./hooks.js";
 import { type Live, storeFailure } from "./live.js";
 
 // Records longer than this (UTF-16 units) go to the store a turn after their serialization.
@@ -59,6 +60,8 @@ async function write(live: Live): Promise<void> {
   if (!live.raw) return;
   // A snapshot taken while serializing would be of the state being written.
   if (live.tracker) live.tracker.beforeUnseen = undefined;
+  // When the store's write began, for hooks.
+  let start: number | undefined;
   try {
     const now = Date.now();
     const absent = live.constructed.filter(
@@ -104,11 +107,14 @@ async function write(live: Live): Promise<void> {
         return;
       }
     }
+    if (config.hooks) start = performance.now();
     try {
       await config.store.set(live.id, data, ttl);
     } catch (error) {
       throw storeFailure(live, "save", error);
     }
+    // A state that was never written has no `savedAt` (regenerate() keeps it: not created).
+    if (config.hooks) emit(live, live.savedAt === undefined ? "created" : "saved", start, data);
     live.saved = state;
     live.pristine = undefined;
     live.savedVersion = info.version;
@@ -116,6 +122,9 @@ async function write(live: Live): Promise<void> {
     stored(live, data);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
+    if (config.hooks && failure instanceof PersistError) {
+      emit(live, "failed", start, undefined, { operation: "save", error: failure });
+    }
     if (live.stage === "loading") {
       // A background write failed while a request waits to take the state over: that request
       // loads the last good state, not this instance's unsaved change.
