@@ -542,3 +542,39 @@ describe.skipIf(!hasRedisServer())("RedisStore", () => {
     }
   });
 });
+
+@persist("rh-odd")
+class Odd {
+  value: unknown = 0;
+}
+
+describe("save failures before the store", () => {
+  test.each([
+    [
+      "a getter that throws while serializing",
+      () => ({
+        get broken(): number {
+          throw new Error("getter failed");
+        },
+      }),
+    ],
+    ["an instance of a class not registered", () => new (class Unknown {})()],
+  ])("%s: the request fails, and `failed` (save) reports its error", async (_, make) => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const app = makeApp(store);
+    let seen: unknown;
+    app.onError((error, c) => {
+      seen = error;
+      return c.text("failed", 500);
+    });
+    app.post("/odd", (c) => {
+      new Odd().value = make();
+      return c.text("ok");
+    });
+    expect((await app.request("/odd", { method: "POST" })).status).toBe(500);
+    // Was [] for the getter: a failure that is not a PersistError is not reported.
+    expect(names()).toEqual(["failed"]);
+    expect(events[0]).toMatchObject({ operation: "save", duration: 0, size: undefined });
+    expect(events[0]?.error).toBe(seen);
+  });
+});
