@@ -548,6 +548,22 @@ class Odd {
   value: unknown = 0;
 }
 
+describe("two middlewares over one store", () => {
+  test("a request through the hooked middleware reports its events, whoever made the state", async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const plain = makeApp(store, { hooks: undefined });
+    const hooked = makeApp(store);
+    const browser = new Browser(plain);
+    await browser.request("/inc", { method: "POST" });
+    const cookie = `rh-counter=${browser.cookies.get("rh-counter")}`;
+    events = [];
+    const response = await hooked.request("/inc", { method: "POST", headers: { cookie } });
+    expect(await response.text()).toBe("2");
+    // Was []: the cached state keeps the config (and hooks) of the middleware that made it.
+    expect(names()).toEqual(["loaded", "saved"]);
+  });
+});
+
 describe("save failures before the store", () => {
   test.each([
     [
