@@ -389,6 +389,36 @@ describe.each(STORES)("held over %s", (_, makeStore) => {
     expect(named("expired").every((event) => event.id === id)).toBe(true);
   });
 
+  test("regenerate() of a fresh state only read: `regenerated`, though nothing is ever stored", async () => {
+    const store = makeStore();
+    const browser = new Browser(makeApp(store));
+    expect(await browser.text("/read-regenerate", { method: "POST" })).toBe("0");
+    // No cookie, no entry, no `created` after it: the event counts a move of nothing.
+    expect(browser.cookies.size).toBe(0);
+    expect(names()).toEqual(["regenerated"]);
+    expect(events[0]).toMatchObject({ size: undefined, duration: 0 });
+  });
+
+  test("a background write that fails: `failed` (save) once, logged once", async () => {
+    const store = makeStore();
+    const browser = new Browser(makeApp(store));
+    await browser.request("/inc", { method: "POST" });
+    await browser.request("/");
+    store.set = async () => {
+      throw new Error("disk full");
+    };
+    events = [];
+    const failed = next("failed");
+    (kept as Counter).count = 9;
+    expect(await failed).toMatchObject({ operation: "save", id: idOf(browser), size: undefined });
+    while (errors.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(names()).toEqual(["failed"]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /^\[hono-persist\] background write failed: PersistError: .*disk full/,
+    );
+  });
+
   test("clearCookieState() twice in one request: one `cleared`", async () => {
     const store = makeStore();
     const browser = new Browser(makeApp(store));
