@@ -581,7 +581,7 @@ class Odd {
 describe("two middlewares over one store", () => {
   test("a request through the hooked middleware reports its events, whoever made the state", async () => {
     const store = new MemoryStore({ sweepInterval: 0 });
-    const plain = makeApp(store, { hooks: undefined });
+    const plain = makeApp(store, { hooks: {} });
     const hooked = makeApp(store);
     const browser = new Browser(plain);
     await browser.request("/inc", { method: "POST" });

@@ -17,15 +17,19 @@ export async function clear(live: Live): Promise<void> {
   if (live.stage === "cleared") return;
   // From now on a request with this id starts fresh, without reading the entry being deleted.
   const key = retire(live);
-  if (!live.ended) live.moveTo("cleared");
+  // Ended already (its request stored nothing, or its write failed): a call that deletes
+  // nothing ends nothing, and reports nothing.
+  const ending = !live.ended;
+  if (ending) live.moveTo("cleared");
   try {
     await settled(live);
-    const start = live.config.hooks && live.saved !== undefined ? performance.now() : undefined;
-    if (live.saved !== undefined) {
+    const deleting = live.saved !== undefined;
+    const start = live.hooks && deleting ? performance.now() : undefined;
+    if (deleting) {
       live.saved = undefined;
       await live.config.store.delete(live.id);
     }
-    if (live.config.hooks) emit(live, "cleared", start, live.data);
+    if (live.hooks && (ending || deleting)) emit(live, "cleared", start, live.data);
   } catch (error) {
     throw storeFailure(live, "delete", error);
   } finally {

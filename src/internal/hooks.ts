@@ -4,7 +4,7 @@ import type { Live } from "./live.js";
 
 /*
  * Option `hooks`: the one place events are made and hooks called. Call sites check
- * `config.hooks` first, so with no hook set no event is made and no time taken.
+ * `live.hooks` first, so with no hook set no event is made and no time taken.
  */
 
 const EVENTS: ReadonlySet<string> = new Set([
@@ -48,7 +48,7 @@ export function emit(
   data?: string,
   extra?: object,
 ): void {
-  const hook = live.config.hooks?.[name] as ((event: PersistEvent) => unknown) | undefined;
+  const hook = live.hooks?.[name] as ((event: PersistEvent) => unknown) | undefined;
   if (!hook) return;
   const event: PersistEvent = {
     key: live.info.key,
@@ -57,10 +57,17 @@ export function emit(
     duration: start === undefined ? 0 : performance.now() - start,
     ...extra,
   };
-  const failed = (error: unknown) =>
-    live.config.logger.error(
-      `[hono-persist] hook \`${name}\` of "${event.key}" ${event.id} failed: ${String(error)}`,
-    );
+  // Never throws: emit() runs inside the store operations' own error handling, where a throw
+  // would fail the request or quarantine a good state.
+  const failed = (error: unknown) => {
+    try {
+      live.config.logger.error(
+        `[hono-persist] hook \`${name}\` of "${event.key}" ${event.id} failed: ${describe(error)}`,
+      );
+    } catch {
+      // A logger that throws loses the message, not the request.
+    }
+  };
   try {
     const result = hook(event);
     if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
@@ -68,5 +75,14 @@ export function emit(
     }
   } catch (error) {
     failed(error);
+  }
+}
+
+/** `String(error)`, also for a value that cannot be made a string (`Object.create(null)`). */
+function describe(error: unknown): string {
+  try {
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
   }
 }

@@ -1,5 +1,6 @@
 import { PersistError } from "../errors.js";
 import type { Tracker } from "../tracking.js";
+import type { PersistHooks } from "../types.js";
 import type { ClassInfo } from "./registry.js";
 import type { Config } from "./scope.js";
 
@@ -78,6 +79,11 @@ export class Live {
   background: Promise<void> | undefined;
   /** A background write waits for the next turn of the event loop. */
   scheduled = false;
+  /**
+   * The hooks of the middleware whose request took this state last: the cache is shared by
+   * every middleware over one store, each with its own option `hooks`.
+   */
+  hooks: PersistHooks | undefined;
   /** Releases the cross-process lock held on `id` (option `lock`). */
   unlock: (() => void | Promise<void>) | undefined;
 
@@ -129,6 +135,7 @@ export class Live {
     this.info = info;
     this.id = id;
     this.#stage = stage;
+    this.hooks = config.hooks;
   }
 
   get stage(): Stage {

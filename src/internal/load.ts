@@ -31,7 +31,10 @@ export function acquire(
     live = new Live(config, info, id, "loading");
     remember(live);
     if (!startLoad(live)) return undefined;
+  } else if (use === "join") {
+    live.hooks = config.hooks;
   } else if (use === "reload") {
+    live.hooks = config.hooks;
     // The first request of this browser in this process (now): check that the cached instance
     // is still what the store holds. Later concurrent requests share that check.
     live.moveTo("loading");
@@ -102,12 +105,12 @@ function lockAndLoad(live: Live): boolean | Promise<boolean> {
 }
 
 async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
-  const start = live.config.hooks ? performance.now() : undefined;
+  const start = live.hooks ? performance.now() : undefined;
   try {
     live.unlock = await live.config.store.lock?.(live.id, timeout);
   } catch (error) {
-    if (live.config.hooks) failed(live, start, storeFailure(live, "lock", error));
-    throw error;
+    // The request fails with the PersistError the hook gets (a store's own error is its cause).
+    throw failed(live, start, storeFailure(live, "lock", error));
   }
   return load(live);
 }
@@ -115,7 +118,7 @@ async function lockedLoad(live: Live, timeout: number): Promise<boolean> {
 /** Whether stored state was found (and is now what the next `new` builds); at once when the store reads at once. */
 function load(live: Live): boolean | Promise<boolean> {
   const { config, id } = live;
-  const start = config.hooks ? performance.now() : undefined;
+  const start = live.hooks ? performance.now() : undefined;
   let data: string | undefined | Promise<string | undefined>;
   try {
     data = read(config.store, id, config.idleTimeout, config.maxBytes);
@@ -140,12 +143,12 @@ function loaded(
   const { config, info, id } = live;
   try {
     if (data === undefined) {
-      if (config.hooks) emit(live, "expired", start);
+      if (live.hooks) emit(live, "expired", start);
       return false;
     }
     if (live.raw && data === live.data) {
       if (live.created + config.maxAge * 1000 <= Date.now()) return drop(live, start, data);
-      if (config.hooks) emit(live, "loaded", start, data);
+      if (live.hooks) emit(live, "loaded", start, data);
       return true;
     }
     if (live.dirty) {
@@ -183,7 +186,7 @@ function loaded(
     live.detach();
     live.pending = { fields, absent: envelope.absent ?? [], migrated };
     live.restored = true;
-    if (config.hooks) emit(live, "loaded", start, data);
+    if (live.hooks) emit(live, "loaded", start, data);
     return true;
   } catch (error) {
     // What decoding throws besides our own checks (a state nested too deeply for the stack) is
@@ -206,7 +209,7 @@ function loaded(
 function drop(live: Live, start: number | undefined, expired?: string): Promise<boolean> {
   return live.config.store.delete(live.id).then(
     () => {
-      if (expired !== undefined && live.config.hooks) emit(live, "expired", start, expired);
+      if (expired !== undefined && live.hooks) emit(live, "expired", start, expired);
       return false;
     },
     (error: unknown) => loadFailed(live, error, start),
@@ -230,13 +233,13 @@ async function loadFailed(
   } catch (failure) {
     throw failed(live, start, storeFailure(live, "quarantine", failure));
   }
-  if (config.hooks) emit(live, "quarantined", start, data, { reason: error.message });
+  if (live.hooks) emit(live, "quarantined", start, data, { reason: error.message });
   return false;
 }
 
 /** `error`, reported to hook `failed` first. */
 function failed(live: Live, start: number | undefined, error: PersistError): PersistError {
-  if (live.config.hooks) emit(live, "failed", start, undefined, { operation: "load", error });
+  if (live.hooks) emit(live, "failed", start, undefined, { operation: "load", error });
   return error;
 }
 

@@ -75,10 +75,10 @@ async function move(live: Live, scope: Scope): Promise<void> {
     issueCookie(scope, live);
     if (live.saved === undefined) {
       // Never stored: nothing moves in the store.
-      if (config.hooks) emit(live, "regenerated", undefined, undefined, { oldId });
+      if (live.hooks) emit(live, "regenerated", undefined, undefined, { oldId });
       return;
     }
-    const start = config.hooks ? performance.now() : undefined;
+    const start = live.hooks ? performance.now() : undefined;
     live.saved = undefined;
     live.dirty = true;
     await flush(live);
@@ -102,7 +102,7 @@ async function move(live: Live, scope: Scope): Promise<void> {
       live.releaseLock();
       throw failure;
     }
-    if (config.hooks) emit(live, "regenerated", start, live.data, { oldId });
+    if (live.hooks) emit(live, "regenerated", start, live.data, { oldId });
   } finally {
     unretire(live, oldKey);
     if (oldUnlock) releaseLater(live, oldUnlock);

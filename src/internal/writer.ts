@@ -76,6 +76,15 @@ async function write(live: Live): Promise<void> {
         saved: now,
         ...(absent.length > 0 && { absent }),
       });
+    } catch (error) {
+      // The class's own code run while serializing (a getter) threw: a state that cannot be
+      // stored, failed as such, so that the request and hook `failed` get one PersistError.
+      if (error instanceof PersistError) throw error;
+      throw new PersistError(
+        "UNSERIALIZABLE",
+        `state "${info.key}" cannot be serialized: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     } finally {
       live.serializing = false;
     }
@@ -107,14 +116,14 @@ async function write(live: Live): Promise<void> {
         return;
       }
     }
-    if (config.hooks) start = performance.now();
+    if (live.hooks) start = performance.now();
     try {
       await config.store.set(live.id, data, ttl);
     } catch (error) {
       throw storeFailure(live, "save", error);
     }
     // A state that was never written has no `savedAt` (regenerate() keeps it: not created).
-    if (config.hooks) emit(live, live.savedAt === undefined ? "created" : "saved", start, data);
+    if (live.hooks) emit(live, live.savedAt === undefined ? "created" : "saved", start, data);
     live.saved = state;
     live.pristine = undefined;
     live.savedVersion = info.version;
@@ -122,7 +131,7 @@ async function write(live: Live): Promise<void> {
     stored(live, data);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));
-    if (config.hooks && failure instanceof PersistError) {
+    if (live.hooks && failure instanceof PersistError) {
       emit(live, "failed", start, undefined, { operation: "save", error: failure });
     }
     if (live.stage === "loading") {
