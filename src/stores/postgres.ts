@@ -1,7 +1,8 @@
 // Built on `pg` (node-postgres), the client connect-pg-simple and most Node ORMs use. Every
 // call is one statement on a pooled connection, returned to the pool as soon as it answers:
 // nothing here holds a connection across a request, so it works behind PgBouncer in
-// transaction mode and a pool of any size serves any number of locked requests.
+// transaction mode (1.21 or later for the named statements of option `prepare`) and a pool of
+// any size serves any number of locked requests.
 import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 // The default import: `pg` before 8.15 is CommonJS alone, whose named exports Node cannot see.
