@@ -5,10 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
 import pg from "pg";
 import { v4 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
@@ -17,7 +14,6 @@ import {
   type Persisted,
   type PersistSessionOptions,
   persist,
-  persistSession,
   type Store,
 } from "../src/index.js";
 import { PostgresStore } from "../src/stores/postgres.js";
@@ -34,7 +30,8 @@ import {
   thousandIncrements,
   writeThenReadAcross,
 } from "./fixtures/servers.js";
-import { Browser, SECRET, tempDir } from "./helpers.js";
+import { capture, counterApp as sharedCounterApp, until } from "./fixtures/store-app.js";
+import { Browser, tempDir } from "./helpers.js";
 import { figure } from "./reliability/figures.js";
 import { storeContract } from "./store-contract.js";
 
@@ -63,17 +60,6 @@ interface Counter extends Persisted {}
 /** This browser's counter, in a request. */
 const counter = (): Counter => new Counter();
 
-type Logged = { warn: string[]; error: string[] };
-
-function capture(): Pick<Console, "warn" | "error"> & { logged: Logged } {
-  const logged: Logged = { warn: [], error: [] };
-  return {
-    logged,
-    warn: (message: string) => logged.warn.push(message),
-    error: (message: string) => logged.error.push(message),
-  };
-}
-
 // Every table of this run lives in this schema, dropped at the end: apart from whatever else
 // is in a PG_URL's database.
 const schema = `hono_persist_test_${randomBytes(4).toString("hex")}`;
@@ -81,38 +67,10 @@ const schema = `hono_persist_test_${randomBytes(4).toString("hex")}`;
 const freshTable = () => `${schema}.t_${randomBytes(6).toString("hex")}`;
 
 function counterApp(store: Store, options: Partial<PersistSessionOptions> = {}) {
-  const logger = capture();
-  const app = new Hono();
-  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
-  app.get("/", (c) => c.text(String(counter().count)));
-  app.post("/increment", (c) => {
-    counter().count++;
-    return c.text("ok");
-  });
-  app.post("/clear", async (c) => {
-    await counter().clearCookieState();
-    return c.text("cleared");
-  });
-  app.post("/regenerate", async (c) => {
-    await counter().regenerate();
-    return c.text("regenerated");
-  });
-  app.onError((error, c) =>
-    error instanceof HTTPException ? error.getResponse() : c.text(error.message, 500),
-  );
-  return { app, logged: logger.logged };
+  return sharedCounterApp(counter, store, options);
 }
 
 const idOf = (browser: Browser) => browser.cookie("pg-counter")?.split(".")[0] ?? "";
-
-/** Polls `check` every 10 ms until it holds, for at most `ms`. */
-async function until(check: () => Promise<boolean> | boolean, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`still false after ${ms} ms: ${String(check)}`);
-    await delay(10);
-  }
-}
 
 async function failure(promise: Promise<unknown>): Promise<PersistError> {
   const error = await promise.then(
@@ -312,6 +270,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       await store.set(id, "data", 0.05);
       await until(
         async () => (await one(`SELECT count(*)::int FROM ${table} WHERE id = $1`, [id])) === 0,
+        2_000,
       );
       await store.close();
     });
@@ -493,13 +452,13 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
         id,
       ]);
       vi.advanceTimersByTime(3_334);
-      await until(async () => (await left(`${table}_lock`, id)) > 9);
+      await until(async () => (await left(`${table}_lock`, id)) > 9, 2_000);
       await admin.query(
         `UPDATE ${table}_lock SET token = 'another-holder', expires = now() + interval '5 s' WHERE id = $1`,
         [id],
       );
       vi.advanceTimersByTime(3_334);
-      await until(() => logger.logged.error.length > 0);
+      await until(() => logger.logged.error.length > 0, 2_000);
       expect(logger.logged.error).toEqual([
         `[hono-persist] the lock ${table} ${id} expired while held (PostgreSQL unreachable or the event loop blocked for 10 s): another request may have changed this state meanwhile`,
       ]);
@@ -553,6 +512,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
             (await one("SELECT count(*)::int FROM pg_stat_activity WHERE application_name = $1", [
               name,
             ])) === 0,
+          2_000,
         );
         const release = await store.lock(id, 15);
         const acquiredAt = Date.now();
@@ -730,7 +690,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       const id = idOf(browser);
       expect(await browser.text("/")).toBe("6");
       const locks = () => one(`SELECT count(*)::int FROM ${table}_lock WHERE id = $1`, [id]);
-      await until(async () => (await locks()) === 0);
+      await until(async () => (await locks()) === 0, 2_000);
       // Another server's request holds this browser's state.
       const release = await store.lock(id, 1);
       const response = await browser.request("/increment", { method: "POST" });
@@ -738,7 +698,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       expect(await response.text()).toBe("state is busy, try again");
       await release();
       expect((await browser.request("/increment", { method: "POST" })).status).toBe(200);
-      await until(async () => (await locks()) === 0);
+      await until(async () => (await locks()) === 0, 2_000);
     });
 
     test("a row that is not a state is quarantined: fresh state, logged, kept aside with the reason", async () => {
@@ -1009,7 +969,10 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       expect(failed).toEqual([]);
       expect(final).toBe(1000);
       // Locks are released just after each response leaves.
-      await until(async () => (await one(`SELECT count(*)::int FROM ${session.table}_lock`)) === 0);
+      await until(
+        async () => (await one(`SELECT count(*)::int FROM ${session.table}_lock`)) === 0,
+        2_000,
+      );
     });
 
     test("without `lock`, concurrent increments through both can be lost (measured, documented)", async () => {

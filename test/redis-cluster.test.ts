@@ -1,19 +1,11 @@
 // RedisStore over a node-redis cluster client, against a real three-master Redis Cluster
 // started here (test/fixtures/redis-cluster.ts). test/redis.test.ts covers a single Redis.
 import { randomUUID } from "node:crypto";
-import { setTimeout as delay } from "node:timers/promises";
-import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
+import type { Hono } from "hono";
 import { createClient, createCluster } from "redis";
 import { v4 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import {
-  type Persisted,
-  type PersistSessionOptions,
-  persist,
-  persistSession,
-  type Store,
-} from "../src/index.js";
+import { type Persisted, type PersistSessionOptions, persist, type Store } from "../src/index.js";
 import { RedisStore } from "../src/stores/redis.js";
 import {
   hasRedisCluster,
@@ -27,7 +19,8 @@ import {
   startCounterServer,
   thousandIncrements,
 } from "./fixtures/servers.js";
-import { Browser, SECRET, tempDir } from "./helpers.js";
+import { capture, counterApp as sharedCounterApp, until } from "./fixtures/store-app.js";
+import { Browser, tempDir } from "./helpers.js";
 import { figure } from "./reliability/figures.js";
 import { storeContract } from "./store-contract.js";
 
@@ -46,17 +39,6 @@ class Counter {
 interface Counter extends Persisted {}
 /** This browser's counter, in a request. */
 const counter = (): Counter => new Counter();
-
-type Logged = { warn: string[]; error: string[] };
-
-function capture(): Pick<Console, "warn" | "error"> & { logged: Logged } {
-  const logged: Logged = { warn: [], error: [] };
-  return {
-    logged,
-    warn: (message: string) => logged.warn.push(message),
-    error: (message: string) => logged.error.push(message),
-  };
-}
 
 /** Keys of one test, apart from every other test's. */
 const freshPrefix = () => `hono-persist-test:${randomUUID()}:`;
@@ -79,38 +61,10 @@ function clusterClient(urls: string[]) {
 type Cluster = ReturnType<typeof clusterClient>;
 
 function counterApp(store: Store, options: Partial<PersistSessionOptions> = {}) {
-  const logger = capture();
-  const app = new Hono();
-  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
-  app.get("/", (c) => c.text(String(counter().count)));
-  app.post("/increment", (c) => {
-    counter().count++;
-    return c.text("ok");
-  });
-  app.post("/clear", async (c) => {
-    await counter().clearCookieState();
-    return c.text("cleared");
-  });
-  app.post("/regenerate", async (c) => {
-    await counter().regenerate();
-    return c.text("regenerated");
-  });
-  app.onError((error, c) =>
-    error instanceof HTTPException ? error.getResponse() : c.text(error.message, 500),
-  );
-  return { app, logged: logger.logged };
+  return sharedCounterApp(counter, store, options);
 }
 
 const idOf = (browser: Browser) => browser.cookie("cluster-counter")?.split(".")[0] ?? "";
-
-/** Polls `check` every 10 ms until it holds, for at most `ms`. */
-async function until(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`still false after ${ms} ms: ${String(check)}`);
-    await delay(10);
-  }
-}
 
 describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
   let cluster: RedisCluster;
@@ -290,7 +244,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
       expect(responses.map((response) => response.status)).toEqual(Array(20).fill(200));
       expect(await browser.text("/")).toBe("21");
       const lock = `${prefix}{${idOf(browser)}}.lock`;
-      await until(async () => (await admin.exists(lock)) === 0);
+      await until(async () => (await admin.exists(lock)) === 0, 5_000);
     });
   });
 
@@ -325,7 +279,10 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
       expect(final).toBe(1000);
       const id = session.browser.cookie("counter")?.split(".")[0] ?? "";
       expect(await admin.exists(`${shared.REDIS_PREFIX}{${id}}`)).toBe(1);
-      await until(async () => (await admin.exists(`${shared.REDIS_PREFIX}{${id}}.lock`)) === 0);
+      await until(
+        async () => (await admin.exists(`${shared.REDIS_PREFIX}{${id}}.lock`)) === 0,
+        5_000,
+      );
     }, 40_000);
   });
 

@@ -2,8 +2,6 @@
 // The outage tests stop, freeze and restart servers of their own, so they need redis-server.
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
 import { createClient } from "redis";
 import { v4 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
@@ -12,7 +10,6 @@ import {
   type Persisted,
   type PersistSessionOptions,
   persist,
-  persistSession,
   type Store,
 } from "../src/index.js";
 import { RedisStore } from "../src/stores/redis.js";
@@ -25,7 +22,8 @@ import {
   thousandIncrements,
   writeThenReadAcross,
 } from "./fixtures/servers.js";
-import { Browser, SECRET, tempDir } from "./helpers.js";
+import { capture, counterApp as sharedCounterApp, until } from "./fixtures/store-app.js";
+import { Browser, tempDir } from "./helpers.js";
 import { figure } from "./reliability/figures.js";
 import { storeContract } from "./store-contract.js";
 
@@ -55,16 +53,6 @@ interface Counter extends Persisted {}
 const counter = (): Counter => new Counter();
 
 type Client = ReturnType<typeof createClient>;
-type Logged = { warn: string[]; error: string[] };
-
-function capture(): Pick<Console, "warn" | "error"> & { logged: Logged } {
-  const logged: Logged = { warn: [], error: [] };
-  return {
-    logged,
-    warn: (message: string) => logged.warn.push(message),
-    error: (message: string) => logged.error.push(message),
-  };
-}
 
 // Every key of this run starts with this: apart from whatever else is in a REDIS_URL's
 // Redis, and removed at the end.
@@ -73,38 +61,10 @@ const runPrefix = `hono-persist-test:${randomUUID()}:`;
 const freshPrefix = () => `${runPrefix}${randomUUID()}:`;
 
 function counterApp(store: Store, options: Partial<PersistSessionOptions> = {}) {
-  const logger = capture();
-  const app = new Hono();
-  app.use(persistSession({ secret: SECRET, store, logger, ...options }));
-  app.get("/", (c) => c.text(String(counter().count)));
-  app.post("/increment", (c) => {
-    counter().count++;
-    return c.text("ok");
-  });
-  app.post("/clear", async (c) => {
-    await counter().clearCookieState();
-    return c.text("cleared");
-  });
-  app.post("/regenerate", async (c) => {
-    await counter().regenerate();
-    return c.text("regenerated");
-  });
-  app.onError((error, c) =>
-    error instanceof HTTPException ? error.getResponse() : c.text(error.message, 500),
-  );
-  return { app, logged: logger.logged };
+  return sharedCounterApp(counter, store, options);
 }
 
 const idOf = (browser: Browser) => browser.cookie("redis-counter")?.split(".")[0] ?? "";
-
-/** Polls `check` every 10 ms until it holds, for at most `ms`. */
-async function until(check: () => Promise<boolean> | boolean, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`still false after ${ms} ms: ${String(check)}`);
-    await delay(10);
-  }
-}
 
 describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
   let server: RedisServer | undefined;
@@ -291,10 +251,10 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
       const release = await store.lock(id, 1);
       await admin.pExpire(lockKey, 1_000);
       vi.advanceTimersByTime(3_334);
-      await until(async () => (await admin.pTTL(lockKey)) > 9_000);
+      await until(async () => (await admin.pTTL(lockKey)) > 9_000, 2_000);
       await admin.set(lockKey, "another-holder", { PX: 5_000 });
       vi.advanceTimersByTime(3_334);
-      await until(() => logger.logged.error.length > 0);
+      await until(() => logger.logged.error.length > 0, 2_000);
       expect(logger.logged.error).toEqual([
         `[hono-persist] the lock ${lockKey} expired while held (Redis unreachable or the event loop blocked for 10 s): another request may have changed this state meanwhile`,
       ]);
@@ -453,7 +413,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
       );
       const id = idOf(browser);
       expect(await browser.text("/")).toBe("6");
-      await until(async () => (await admin.keys(`${prefix}${id}*`)).length === 1);
+      await until(async () => (await admin.keys(`${prefix}${id}*`)).length === 1, 2_000);
       expect(await admin.keys(`${prefix}${id}*`)).toEqual([`${prefix}${id}`]);
       // Another server's request holds this browser's state.
       const release = await store.lock(id, 1);
@@ -462,7 +422,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
       expect(await response.text()).toBe("state is busy, try again");
       await release();
       expect((await browser.request("/increment", { method: "POST" })).status).toBe(200);
-      await until(async () => (await admin.exists(`${prefix}${id}.lock`)) === 0);
+      await until(async () => (await admin.exists(`${prefix}${id}.lock`)) === 0, 2_000);
     });
 
     test("a non-string planted at a browser's key is quarantined: fresh state, logged, kept aside", async () => {
@@ -661,7 +621,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
       expect(failed).toEqual([]);
       expect(final).toBe(1000);
       // Locks are released just after each response leaves.
-      await until(async () => (await admin.keys(`${session.prefix}*.lock`)).length === 0);
+      await until(async () => (await admin.keys(`${session.prefix}*.lock`)).length === 0, 2_000);
     });
 
     test("without `lock`, concurrent increments through both can be lost (measured, documented)", async () => {
