@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import {
   FileStore,
   MemoryStore,
-  type PersistEvent,
   type Persisted,
   type PersistHooks,
   type PersistSessionOptions,
@@ -13,6 +12,7 @@ import {
   persistSession,
   type Store,
 } from "../src/index.js";
+import { type Recorded, recorder } from "./fixtures/hook-recorder.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
 @persist("hooks-counter")
@@ -21,31 +21,13 @@ class Counter {
 }
 interface Counter extends Persisted {}
 
-const NAMES = [
-  "created",
-  "loaded",
-  "saved",
-  "cleared",
-  "regenerated",
-  "expired",
-  "quarantined",
-  "failed",
-] as const;
-
-type Recorded = { name: string } & PersistEvent & Record<string, unknown>;
-
 let events: Recorded[];
 let errors: string[];
 let warnings: string[];
 let dir: string;
 let removeDir: () => void;
 
-/** Hooks that record every event, in order. */
-function recorder(): PersistHooks {
-  return Object.fromEntries(
-    NAMES.map((name) => [name, (event: PersistEvent) => void events.push({ name, ...event })]),
-  );
-}
+const record = (event: Recorded) => void events.push(event);
 
 function makeApp(store: Store, options: Partial<PersistSessionOptions> = {}): Hono {
   const app = new Hono();
@@ -53,7 +35,7 @@ function makeApp(store: Store, options: Partial<PersistSessionOptions> = {}): Ho
     persistSession({
       secret: SECRET,
       store,
-      hooks: recorder(),
+      hooks: recorder(record),
       logger: { warn: (m: string) => warnings.push(m), error: (m: string) => errors.push(m) },
       ...options,
     }),

@@ -7,7 +7,6 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import {
   FileStore,
   MemoryStore,
-  type PersistEvent,
   type Persisted,
   type PersistHooks,
   type PersistSessionOptions,
@@ -17,6 +16,7 @@ import {
 } from "../src/index.js";
 import { resolve } from "../src/internal/options.js";
 import { RedisStore } from "../src/stores/redis.js";
+import { type Recorded, recorder } from "./fixtures/hook-recorder.js";
 import { hasRedisServer, startRedisServer } from "./fixtures/redis-server.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
@@ -32,19 +32,6 @@ class Other {
   n = 0;
 }
 
-const NAMES = [
-  "created",
-  "loaded",
-  "saved",
-  "cleared",
-  "regenerated",
-  "expired",
-  "quarantined",
-  "failed",
-] as const;
-
-type Recorded = { name: string } & PersistEvent & Record<string, unknown>;
-
 let events: Recorded[];
 let errors: string[];
 let warnings: string[];
@@ -53,18 +40,7 @@ let removeDir: () => void;
 /** The instance the last handler made, kept past its request. */
 let kept: Counter | undefined;
 
-/** Hooks that record every event, in order; `extra` runs after the recording. */
-function recorder(extra: PersistHooks = {}): PersistHooks {
-  return Object.fromEntries(
-    NAMES.map((name) => [
-      name,
-      (event: PersistEvent) => {
-        events.push({ name, ...event });
-        return (extra[name] as ((e: PersistEvent) => unknown) | undefined)?.(event);
-      },
-    ]),
-  );
-}
+const record = (event: Recorded) => void events.push(event);
 
 function makeApp(store: Store, options: Partial<PersistSessionOptions> = {}): Hono {
   const app = new Hono();
@@ -72,7 +48,7 @@ function makeApp(store: Store, options: Partial<PersistSessionOptions> = {}): Ho
     persistSession({
       secret: SECRET,
       store,
-      hooks: recorder(),
+      hooks: recorder(record),
       logger: { warn: (m: string) => warnings.push(m), error: (m: string) => errors.push(m) },
       ...options,
     }),
@@ -447,7 +423,7 @@ describe.each(STORES)("held over %s", (_, makeStore) => {
     const store = makeStore();
     const browser = new Browser(
       makeApp(store, {
-        hooks: recorder({
+        hooks: recorder(record, {
           saved: () => {
             if (kept && kept.count < 5) kept.count++;
           },
@@ -517,7 +493,7 @@ describe("lock", () => {
     const browser = new Browser(
       makeApp(store, {
         lock: { timeout: 0.5 },
-        hooks: recorder({
+        hooks: recorder(record, {
           loaded: () => {
             throw new Error("boom");
           },
