@@ -27,7 +27,24 @@ export interface Store {
    * `persistSession({ lock: true })`.
    */
   lock?(id: string, timeout: number): Promise<() => void | Promise<void>>;
-  /** Removes expired entries and returns how many; stores whose backend expires entries by itself leave it out. */
+  /**
+   * The sessions index (`persistSession({ user })`, docs/sessions.md): records that browser
+   * state `id` belongs to `user`, replacing any record of `id` under `user`. `user` is a
+   * UUIDv4 the middleware derived from the app's user id (never the id itself); `entry` is
+   * opaque JSON of at most 1 KiB. The record expires `ttl` seconds from now, on its own: a
+   * shorter ttl of another record never shortens it. `index`, `indexed` and `unindex` come
+   * together; a store without them still keeps user-scoped state, but cannot list or end a
+   * user's sessions.
+   */
+  index?(user: string, id: string, entry: string, ttl: number): Promise<void>;
+  /** The unexpired records of `user`, as `[id, entry]` pairs in any order. */
+  indexed?(user: string): Promise<[id: string, entry: string][]>;
+  /** Removes the records `ids` of `user`, or all of them without `ids`. */
+  unindex?(user: string, ids?: readonly string[]): Promise<void>;
+  /**
+   * Removes expired entries (index records included) and returns how many; stores whose
+   * backend expires entries by itself leave it out.
+   */
   sweep?(): Promise<number>;
   /** Stops background work (sweep timers, connections). */
   close?(): Promise<void>;

@@ -15,6 +15,8 @@ export interface ContractOptions {
   clock: "fake" | { msPerSecond: number };
   /** Whether the store has `sweep()`; a store whose backend evicts expired entries has none. */
   sweeps: boolean;
+  /** Whether the store keeps the sessions index (`index`, `indexed`, `unindex`). */
+  indexes?: boolean;
 }
 
 /** Registers the contract's tests for the store `make()` returns (closed after each test). */
@@ -89,6 +91,71 @@ export function storeContract(name: string, make: () => Store, options: Contract
         vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
       }
       expect(await store.get(long, 50 * second)).toBe("long");
+    });
+
+    describe.runIf(options.indexes)("sessions index", () => {
+      const listed = async (store: Store, user: string) =>
+        Object.fromEntries((await store.indexed?.(user)) ?? []);
+
+      test("index() upserts per user, indexed() lists, unindex() removes some or all", async () => {
+        const store = create();
+        const [ann, bob] = [v4(), v4()];
+        const [a, b, c] = [v4(), v4(), v4()];
+        await store.index?.(ann, a, '{"n":1}', 60);
+        await store.index?.(ann, b, '{"n":2}', 60);
+        await store.index?.(bob, c, '{"n":3}', 60);
+        expect(await listed(store, ann)).toEqual({ [a]: '{"n":1}', [b]: '{"n":2}' });
+        await store.index?.(ann, a, '{"n":"é✓"}', 60);
+        expect(await listed(store, ann)).toEqual({ [a]: '{"n":"é✓"}', [b]: '{"n":2}' });
+        await store.unindex?.(ann, [a, v4()]);
+        expect(await listed(store, ann)).toEqual({ [b]: '{"n":2}' });
+        await store.unindex?.(ann);
+        expect(await listed(store, ann)).toEqual({});
+        expect(await listed(store, bob)).toEqual({ [c]: '{"n":3}' });
+        // Records are not states: the index never shows through get().
+        expect(await store.get(c, 60)).toBeUndefined();
+        await store.unindex?.(v4());
+        await store.unindex?.(bob, []);
+        expect(await listed(store, bob)).toEqual({ [c]: '{"n":3}' });
+      });
+
+      test("a record expires after its ttl; indexing it again extends it", async () => {
+        if (clock === "fake") vi.useFakeTimers({ toFake: ["Date"] });
+        const store = create();
+        const [user, id] = [v4(), v4()];
+        const ttl = 10 * second;
+        await store.index?.(user, id, "{}", ttl);
+        await pass(8_000);
+        expect(await listed(store, user)).toEqual({ [id]: "{}" });
+        await store.index?.(user, id, "{}", ttl);
+        await pass(8_000);
+        expect(await listed(store, user)).toEqual({ [id]: "{}" });
+        await pass(2_001);
+        expect(await listed(store, user)).toEqual({});
+      });
+
+      test("a short ttl never shortens another record of the user", async () => {
+        if (clock === "fake") vi.useFakeTimers({ toFake: ["Date"] });
+        const store = create();
+        const [user, long, short] = [v4(), v4(), v4()];
+        await store.index?.(user, long, "long", 50 * second);
+        await store.index?.(user, short, "short", 5 * second);
+        await pass(10_000);
+        expect(await listed(store, user)).toEqual({ [long]: "long" });
+      });
+
+      test.runIf(options.sweeps)("sweep() removes expired records and counts them", async () => {
+        if (clock === "fake") vi.useFakeTimers({ toFake: ["Date"] });
+        const store = create();
+        const [user, other, long] = [v4(), v4(), v4()];
+        await store.index?.(user, v4(), "a", 5 * second);
+        await store.index?.(other, v4(), "b", 5 * second);
+        await store.index?.(user, long, "long", 50 * second);
+        await pass(10_000);
+        expect(await store.sweep?.()).toBe(2);
+        expect(await store.sweep?.()).toBe(0);
+        expect(await listed(store, user)).toEqual({ [long]: "long" });
+      });
     });
   });
 }
