@@ -26,9 +26,11 @@ export function stateFacts(
   const info = persistInfo(instance);
   const file =
     store instanceof FileStore && info.stored ? fileFacts(join(store.dir, info.id)) : undefined;
-  const cookie = flash?.issued.includes(info.cookieName)
+  // A user's state (scope "user") has no cookie.
+  const name = info.cookieName ?? "";
+  const cookie = flash?.issued.includes(name)
     ? "issued"
-    : flash?.expired.includes(info.cookieName)
+    : flash?.expired.includes(name)
       ? "expired"
       : undefined;
   return {
@@ -36,7 +38,7 @@ export function stateFacts(
     className: instance.constructor.name,
     fileStore: store instanceof FileStore,
     file,
-    sent: Object.hasOwn(cookies, info.cookieName),
+    sent: Object.hasOwn(cookies, name),
     lastResponse: flash && cookie && { action: flash.action, cookie },
   };
 }

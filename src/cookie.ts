@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { sign, unsign } from "cookie-signature";
 import { validate, version } from "uuid";
 
@@ -48,4 +49,18 @@ export function verifySessionCookie(
     if (unsign(value, secret) === id) return { id, rotated: true };
   }
   return undefined;
+}
+
+/**
+ * A UUIDv4 derived from `secret` and `name`: the first 16 bytes of HMAC-SHA256(secret,
+ * `"hono-persist " + name`) with the version and variant bits of a v4. A user's state is
+ * stored under such an id, so that every device finds it without a cookie, while the store
+ * never sees the app's user id and nobody without the secret can tell whose state it is.
+ */
+export function derivedId(secret: string, name: string): string {
+  const bytes = createHmac("sha256", secret).update(`hono-persist ${name}`).digest();
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = bytes.toString("hex", 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -17,6 +17,7 @@ import {
   type Scope,
   scopes,
 } from "./internal/scope.js";
+import { loadUser } from "./internal/user.js";
 import { writeCookies } from "./internal/write-cookies.js";
 import { flush, needsFlush } from "./internal/writer.js";
 import type { PersistSessionOptions } from "./types.js";
@@ -50,7 +51,13 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       // AsyncLocalStorage runs a hook per promise).
       const loading = preload(scope);
       if (loading) await loading;
+      if (config.user) {
+        // After the browser's states: the resolver may read them (a sign-in kept in one).
+        const user = loadUser(scope);
+        if (user) await user.catch(unavailable);
+      }
       await scopes.run(scope, next);
+      if (scope.pending) await settleAll(scope.pending);
       if (scope.held.size === 1) {
         for (const live of scope.held) if (needsFlush(live)) await flush(live);
       } else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));

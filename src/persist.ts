@@ -32,7 +32,7 @@ export function persist(key: string, options: PersistOptions = {}) {
       `@persist key ${JSON.stringify(key)} is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~)`,
     );
   }
-  const { exclude = [], classes = [], version = 1, migrate } = options;
+  const { exclude = [], classes = [], version = 1, migrate, scope = "browser", merge } = options;
   if (!Array.isArray(exclude) || !exclude.every((name) => typeof name === "string")) {
     throw misuse("option `exclude` must be an array of field names");
   }
@@ -44,6 +44,12 @@ export function persist(key: string, options: PersistOptions = {}) {
   }
   if (migrate !== undefined && typeof migrate !== "function") {
     throw misuse("option `migrate` must be a function");
+  }
+  if (scope !== "browser" && scope !== "user") {
+    throw misuse('option `scope` must be "browser" or "user"');
+  }
+  if (merge !== undefined && (typeof merge !== "function" || scope !== "user")) {
+    throw misuse('option `merge` must be a function, with `scope: "user"`');
   }
 
   return function persistDecorator<C extends Class>(
@@ -84,6 +90,8 @@ export function persist(key: string, options: PersistOptions = {}) {
       classes: new Set(classes.map((type) => type.prototype as object)),
       version,
       migrate,
+      scope,
+      merge,
       json,
     };
     // So that `instance.constructor` is the decorated class, as it is for any class.
@@ -112,7 +120,9 @@ export function persistInfo(instance: object): PersistInfo {
   return {
     key,
     id: live.id,
-    cookieName: live.config.cookie.hostPrefix ? `__Host-${key}` : key,
+    scope: live.user === undefined ? "browser" : "user",
+    cookieName:
+      live.user !== undefined ? undefined : live.config.cookie.hostPrefix ? `__Host-${key}` : key,
     restored: live.restored,
     stored: live.saved !== undefined,
     savedAt: live.savedAt === undefined ? undefined : new Date(live.savedAt),

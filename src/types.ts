@@ -148,6 +148,20 @@ export interface PersistSessionOptions {
    * logged through `logger`, and the request goes on.
    */
   hooks?: PersistHooks;
+  /**
+   * Who is signed in, for classes persisted with `scope: "user"` (docs/users.md): the user's
+   * id as your auth middleware left it in the context, e.g. `(c) => c.get("jwtPayload")?.sub`;
+   * `undefined` or `null` for nobody. Runs once per request before the handler (and again after
+   * it, when the store keeps the sessions index); it may read per-browser persisted classes. An
+   * id that is not a string of 1 to 1024 characters is logged as a `TypeError` and the request
+   * goes on as nobody's.
+   */
+  user?: (c: Context) => string | undefined | null | Promise<string | undefined | null>;
+  /**
+   * What the sessions list shows of each browser, e.g. `(c) => c.req.header("User-Agent")`
+   * (cut to 200 characters). Off by default: a user agent is personal data.
+   */
+  device?: (c: Context) => string | undefined;
 }
 
 /**
@@ -215,6 +229,21 @@ export interface PersistOptions {
    * dropped and the browser starts fresh.
    */
   migrate?: (state: Record<string, unknown>, fromVersion: number) => Record<string, unknown>;
+  /**
+   * Whose state this is: each browser's, or, with `"user"`, the signed-in user's (option `user`
+   * of `persistSession()`), the same on every device; with nobody signed in, the browser's.
+   * @default "browser"
+   */
+  scope?: "browser" | "user";
+  /**
+   * With `scope: "user"`: called once when a browser with an anonymous state of this class
+   * signs in, at the first `new` of the request, to move what the visitor did before signing
+   * in into the user's state (a cart). The anonymous state is then deleted. Runs under the
+   * user's lock with option `lock`; without it, two processes may both merge one state, so
+   * make it idempotent (a union). Without `merge`, the anonymous state is left as it is.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: the decorated class's instances
+  merge?: (user: any, anonymous: any) => void;
 }
 
 /** What `@persist` adds to each instance. Merge it into the class's type: `interface AppState extends Persisted {}`. */
@@ -234,8 +263,10 @@ export interface PersistInfo {
   key: string;
   /** The session id: a UUIDv4, also the store entry's name. */
   id: string;
-  /** The cookie's name. */
-  cookieName: string;
+  /** Whose state it is: the browser's, or the signed-in user's (`scope: "user"`). */
+  scope: "browser" | "user";
+  /** The cookie's name; `undefined` for a user's state, which no cookie names. */
+  cookieName: string | undefined;
   /** Whether this state was restored from the store (false: created fresh in this process). */
   restored: boolean;
   /** Whether the state is in the store (a fresh state is stored at its first change). */

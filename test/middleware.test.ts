@@ -422,6 +422,7 @@ describe("every write persists", () => {
     expect(await (await browser.request("/info")).json()).toEqual({
       key: "app-state",
       id: idOf(browser),
+      scope: "browser",
       cookieName: "app-state",
       restored: true,
       stored: true,

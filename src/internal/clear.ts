@@ -4,13 +4,17 @@ import { type Live, storeFailure } from "./live.js";
 import { expireCookie, openScope } from "./scope.js";
 import { settled } from "./writer.js";
 
-/** `clearCookieState()`: deletes the state and expires its cookie; the next `new` starts fresh. */
+/**
+ * `clearCookieState()`: deletes the state and expires its cookie; the next `new` starts fresh.
+ * A user's state is deleted for every device.
+ */
 export async function clear(live: Live): Promise<void> {
   const scope = openScope();
   if (scope) {
     if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
     scope.issue?.delete(live);
-    expireCookie(scope, live.info.key);
+    // A user's state has no cookie: the key's cookie, if any, is the browser's anonymous state.
+    if (live.user === undefined) expireCookie(scope, live.info.key);
   }
   // Its old id is retired already, and nobody knows the new one until the move ends.
   if (live.stage === "regenerating") await live.moved;

@@ -4,13 +4,14 @@ import { encodeState } from "../serialize.js";
 import { Tracker } from "../tracking.js";
 import type { Persisted } from "../types.js";
 import { writeLater } from "./background.js";
-import { remember, settle } from "./cache.js";
+import { forget, remember, settle } from "./cache.js";
 import { clear } from "./clear.js";
 import { canEnterWith } from "./enter-with.js";
 import { Live } from "./live.js";
 import { regenerate } from "./regenerate.js";
 import type { Class, ClassInfo } from "./registry.js";
-import { currentScope, issueCookie } from "./scope.js";
+import { currentScope, issueCookie, RESOLVING, type Scope } from "./scope.js";
+import { userIds } from "./user.js";
 
 // Stored keys that would reach the prototype or replace the instance's constructor.
 const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
@@ -28,7 +29,16 @@ export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class):
       `\`${info.target.name}\` is persisted (@persist("${info.key}")): create it inside a request handled by the \`persistSession()\` middleware${scope ? ", not after the request has ended (in a timer or a stream)" : canEnterWith ? "" : NO_ENTER_WITH}`,
     );
   }
+  if (info.scope === "user" && scope.user === RESOLVING) {
+    throw misuse(
+      `\`${info.target.name}\` is the signed-in user's (@persist("${info.key}", { scope: "user" })): it cannot be made in option \`user\`'s resolver, which says who that is`,
+    );
+  }
   const current = scope.lives.get(info.key);
+  if (scope.anonymous !== undefined && current !== undefined) {
+    const anonymous = scope.anonymous.get(info.key);
+    if (anonymous) return merged(scope, current, anonymous, args, newTarget);
+  }
   if (current?.proxy) return current.proxy;
   if (current) return materialize(current, args, newTarget);
   if (scope.stage === "failed") {
@@ -38,13 +48,57 @@ export function instanceFor(info: ClassInfo, args: unknown[], newTarget: Class):
     scope.lives.set(info.key, unsaved);
     return materialize(unsaved, args, newTarget);
   }
-  const live = new Live(scope.config, info, uuidv4(), "active");
+  // A user's state cleared earlier in this request starts again under the user's id, without a
+  // cookie. Any other starts under a new random id, named by its cookie.
+  const user = info.scope === "user" && typeof scope.user === "string" ? scope.user : undefined;
+  const live =
+    user === undefined
+      ? new Live(scope.config, info, uuidv4(), "active")
+      : new Live(
+          scope.config,
+          info,
+          userIds(scope.config, info.key, user)[0] as string,
+          "active",
+          user,
+        );
   live.refs = 1;
   remember(live);
   scope.held.add(live);
   scope.lives.set(info.key, live);
-  issueCookie(scope, live);
+  if (user === undefined) issueCookie(scope, live);
   return materialize(live, args, newTarget);
+}
+
+/**
+ * The user's instance, into which the browser's anonymous state of the class was merged by
+ * option `merge`, once: that state is then deleted and its cookie expired (a concurrent request
+ * of the browser that gets here second finds it cleared, and merges nothing).
+ */
+function merged(
+  scope: Scope,
+  live: Live,
+  anonymous: Live,
+  args: unknown[],
+  newTarget: Class,
+): object {
+  scope.anonymous?.delete(live.info.key);
+  const proxy = live.proxy ?? materialize(live, args, newTarget);
+  if (anonymous.stage !== "active" || live.stage !== "active") return proxy;
+  const from = anonymous.proxy ?? materialize(anonymous, args, newTarget);
+  try {
+    live.info.merge?.(proxy, from);
+  } catch (error) {
+    // Half a merge is never saved: the requests holding the user's state fail, the next one
+    // reloads what is stored, and the anonymous state stays for another try.
+    live.failure = error instanceof Error ? error : new Error(String(error));
+    live.moveTo("failed");
+    forget(live);
+    live.releaseLock();
+    throw error;
+  }
+  scope.pending ??= [];
+  scope.pending.push(clear(anonymous));
+  return proxy;
 }
 
 function materialize(live: Live, args: unknown[], newTarget: Class): object {

@@ -84,6 +84,11 @@ export class Live {
    * every middleware over one store, each with its own option `hooks`.
    */
   hooks: PersistHooks | undefined;
+  /**
+   * Whose state this is, for a user-scoped class with someone signed in (user.ts): the app's
+   * id of the user, kept in memory only; `undefined` for a browser's state.
+   */
+  readonly user: string | undefined;
   /** Releases the cross-process lock held on `id` (option `lock`). */
   unlock: (() => void | Promise<void>) | undefined;
 
@@ -130,11 +135,12 @@ export class Live {
   /** Why a write failed: every request holding the state then fails. */
   failure: Error | undefined;
 
-  constructor(config: Config, info: ClassInfo, id: string, stage: Stage) {
+  constructor(config: Config, info: ClassInfo, id: string, stage: Stage, user?: string) {
     this.config = config;
     this.info = info;
     this.id = id;
     this.#stage = stage;
+    this.user = user;
     this.hooks = config.hooks;
   }
 

@@ -7,18 +7,21 @@ import { FOUND, joinable, Live, storeFailure } from "./live.js";
 import { read } from "./read-now.js";
 import type { ClassInfo } from "./registry.js";
 import type { Config } from "./scope.js";
+import { formerIds } from "./user.js";
 
 /**
  * The Live of stored state `id`, shared with concurrent requests, or `undefined` when nothing
  * usable is stored (absent, expired, unreadable, retired: the browser then starts fresh). A
  * value, not a promise, when nothing had to be waited for. `cacheKey` is `cacheKeyOf(info, id)`,
- * made once by the caller for a header it remembers.
+ * made once by the caller for a header it remembers. With `user` (a user's state, user.ts),
+ * nothing stored gives a fresh Live under `id`, still locked: every device knows the id.
  */
 export function acquire(
   config: Config,
   info: ClassInfo,
   id: string,
   cacheKey: string,
+  user?: string,
 ): Live | undefined | Promise<Live | undefined> {
   // Cleared or regenerated, its entry not yet deleted: nothing may load it meanwhile.
   if (config.retired.size > 0 && config.retired.has(cacheKey)) return undefined;
@@ -28,7 +31,7 @@ export function acquire(
     return savedNow(live).then(() => acquire(config, info, id, cacheKey));
   }
   if (live === undefined || use === "no") {
-    live = new Live(config, info, id, "loading");
+    live = new Live(config, info, id, "loading", user);
     remember(live);
     if (!startLoad(live)) return undefined;
   } else if (use === "join") {
@@ -58,7 +61,7 @@ function startLoad(live: Live): boolean {
     live.ready = found.then(
       (value) => {
         // Cleared meanwhile (through an instance kept from an ended request): not under this id.
-        if (value && live.stage === "loading") live.moveTo("active");
+        if ((value || startsFresh(live)) && live.stage === "loading") live.moveTo("active");
         else ended(live);
         return value;
       },
@@ -71,9 +74,17 @@ function startLoad(live: Live): boolean {
   }
   // The store answered at once (a cached state checked, most often).
   live.ready = FOUND;
-  if (found) live.moveTo("active");
+  if (found || startsFresh(live)) live.moveTo("active");
   else ended(live);
-  return found;
+  return live.stage === "active";
+}
+
+/**
+ * A user's state never stored: it starts fresh under its id, keeping the lock. (One cached
+ * with an entry gone since ends: its instance is of the old state, and a new Live starts.)
+ */
+function startsFresh(live: Live): boolean {
+  return live.user !== undefined && live.data === undefined;
 }
 
 /** Nothing usable was stored, or the store failed: the next request starts over. */
@@ -143,11 +154,16 @@ function loaded(
   const { config, info, id } = live;
   try {
     if (data === undefined) {
-      if (live.hooks) emit(live, "expired", start);
+      const former = formerIds(live);
+      if (former.length > 0 && live.data === undefined) return adopt(live, former, start);
+      // A user with no state yet: nothing expired.
+      if (live.hooks && !startsFresh(live)) emit(live, "expired", start);
       return false;
     }
+    // A user's state has no cookie, so no cookie's lifetime: only `idleTimeout` ends it.
+    const maxAge = live.user === undefined ? config.maxAge * 1000 : Number.POSITIVE_INFINITY;
     if (live.raw && data === live.data) {
-      if (live.created + config.maxAge * 1000 <= Date.now()) return drop(live, start, data);
+      if (live.created + maxAge <= Date.now()) return drop(live, start, data);
       if (live.hooks) emit(live, "loaded", start, data);
       return true;
     }
@@ -168,7 +184,7 @@ function loaded(
     // Another key's state: its cookie came under this key's name (a legacy cookie, signed
     // without its key). Nothing to load, and nothing corrupt to quarantine: it is not ours.
     if (!envelope) return false;
-    if (envelope.created + config.maxAge * 1000 <= Date.now()) return drop(live, start, data);
+    if (envelope.created + maxAge <= Date.now()) return drop(live, start, data);
     let fields = decodeState(info.json, envelope.state);
     const migrated = envelope.version !== info.version;
     if (migrated) {
@@ -200,6 +216,31 @@ function loaded(
       data,
     );
   }
+}
+
+/**
+ * A user's state stored under the id of a secret rotated out of first place since: moved to
+ * its id under the first secret (whose lock the request holds), then loaded.
+ */
+async function adopt(
+  live: Live,
+  former: readonly string[],
+  start: number | undefined,
+): Promise<boolean> {
+  const { store, idleTimeout } = live.config;
+  for (const id of former) {
+    let data: string | undefined;
+    try {
+      data = await store.get(id, idleTimeout);
+      if (data === undefined) continue;
+      await store.set(live.id, data, idleTimeout);
+      await store.delete(id);
+    } catch (error) {
+      return loadFailed(live, error, start);
+    }
+    return loaded(live, data, start);
+  }
+  return false;
 }
 
 /**

@@ -62,6 +62,13 @@ export function resolve(options: PersistSessionOptions): Config {
   if (sameSite === "None" && secure === false) {
     throw misuse('option `cookie.sameSite` "None" needs a Secure cookie');
   }
+  const { user, device } = options;
+  if (user !== undefined && typeof user !== "function") {
+    throw misuse("option `user` must be a function of the context, returning the user's id");
+  }
+  if (device !== undefined && typeof device !== "function") {
+    throw misuse("option `device` must be a function of the context");
+  }
   const store = options.store ?? defaultStore();
   const lock = options.lock === true ? {} : options.lock || undefined;
   if (lock !== undefined) {
@@ -89,6 +96,10 @@ export function resolve(options: PersistSessionOptions): Config {
     logger: options.logger ?? console,
     crossSite,
     hooks: hooksOf(options.hooks),
+    user,
+    device,
+    userIds: new Map(),
+    refused: new Set(),
     ...cacheOf(store),
     cacheSize,
     cacheBytes,

@@ -20,6 +20,13 @@ export function regenerate(live: Live, tracker: Tracker): Promise<void> {
       misuse("`regenerate()` issues a cookie, so it must run inside a request"),
     );
   }
+  if (live.user !== undefined) {
+    return Promise.reject(
+      misuse(
+        "`regenerate()` gives a browser's state a new cookie; a user's state has none: regenerate the browser's state that carries the sign-in",
+      ),
+    );
+  }
   if (live.ended) return Promise.resolve();
   // An instance kept from an earlier request (or replaced since by a newer load): the cookie
   // would go to this request, maybe another browser's, and the state may not be built yet.

@@ -16,6 +16,9 @@ export interface ClassInfo {
   readonly classes: ReadonlySet<object>;
   readonly version: number;
   readonly migrate: PersistOptions["migrate"];
+  /** Option `scope`: `"user"` when the signed-in user's state, not the browser's. */
+  readonly scope: "browser" | "user";
+  readonly merge: PersistOptions["merge"];
   /** superjson with this class's `classes` registered; one per class, so registrations never collide. */
   readonly json: SuperJSON;
 }

@@ -1,7 +1,13 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context } from "hono";
 import type { VerifiedCookie } from "../cookie.js";
-import type { CrossSite, PersistCookieOptions, PersistHooks, Store } from "../types.js";
+import type {
+  CrossSite,
+  PersistCookieOptions,
+  PersistHooks,
+  PersistSessionOptions,
+  Store,
+} from "../types.js";
 import type { Live } from "./live.js";
 import type { ClassInfo } from "./registry.js";
 
@@ -34,6 +40,14 @@ export interface Config {
   readonly crossSite: CrossSite;
   /** Option `hooks`; `undefined` when it sets none, the one check on the hot path (hooks.ts). */
   readonly hooks: PersistHooks | undefined;
+  /** Option `user`: who is signed in (user.ts). */
+  readonly user: PersistSessionOptions["user"];
+  /** Option `device`. */
+  readonly device: PersistSessionOptions["device"];
+  /** `"<key>\0<user>"` → the ids of that user's state, one per secret (user.ts). */
+  readonly userIds: Map<string, readonly string[]>;
+  /** Kinds of bad ids option `user` returned, each logged once. */
+  readonly refused: Set<string>;
   /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */
@@ -71,7 +85,22 @@ export interface Scope {
    * app's `onError` (which runs in this context) gets the request's instances, unsaved.
    */
   stage: "open" | "closed" | "failed";
+  /**
+   * Option `user`'s answer for this request (user.ts): `undefined` before it is asked or with
+   * nobody signed in, `RESOLVING` while the resolver runs.
+   */
+  user?: string | typeof RESOLVING | undefined;
+  /**
+   * Anonymous states of user-scoped classes with `merge`, by key, replaced in `lives` by the
+   * user's: merged at the class's first `new` (made when first needed).
+   */
+  anonymous?: Map<string, Live>;
+  /** Work the request started that must end before its states are saved (made when first needed). */
+  pending?: Promise<void>[];
 }
+
+/** `Scope.user` while option `user` runs. */
+export const RESOLVING: unique symbol = Symbol("resolving");
 
 /**
  * What the code that called the middleware sees once the middleware returns (its context

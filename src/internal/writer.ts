@@ -102,10 +102,14 @@ async function write(live: Live): Promise<void> {
         `state "${info.key}" is ${size} bytes, over \`maxBytes\` (${config.maxBytes}); it was not saved`,
       );
     }
-    const ttl = Math.max(
-      1,
-      Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
-    );
+    // A user's state has no cookie, so no cookie's lifetime (`maxAge`) to outlive.
+    const ttl =
+      live.user !== undefined
+        ? config.idleTimeout
+        : Math.max(
+            1,
+            Math.min(config.idleTimeout, (live.created + config.maxAge * 1000 - now) / 1000),
+          );
     if (data.length > SPLIT_LENGTH) {
       // Serialized in this turn of the event loop, handed to the store in the next: other
       // requests are served in between, and the store's own work on a large record (a copy to
