@@ -118,6 +118,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
     {
       clock: { msPerSecond: 150 },
       sweeps: false,
+      indexes: true,
     },
   );
 

@@ -94,6 +94,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
   storeContract("RedisStore", () => new RedisStore({ client: admin, prefix: freshPrefix() }), {
     clock: { msPerSecond: 150 },
     sweeps: false,
+    indexes: true,
   });
 
   describe("keys and expiry", () => {
