@@ -202,6 +202,26 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
     });
   });
 
+  describe("sessions index", () => {
+    test("a user's hash is `<prefix>sessions:{<user>}`, in the slot of {<user>}", async () => {
+      const prefix = freshPrefix();
+      const store = new RedisStore({ client: admin, prefix });
+      try {
+        const [user, id] = [v4(), v4()];
+        const key = `${prefix}sessions:{${user}}`;
+        await store.index(user, id, "{}", 60);
+        expect(await admin.hKeys(key)).toEqual([id]);
+        expect(await admin.pTTL(key)).toBeGreaterThan(59_000);
+        expect(await slot(key)).toBe(await slot(`{${user}}`));
+        expect(await store.indexed(user)).toEqual([[id, "{}"]]);
+        await store.unindex(user);
+        expect(await admin.exists(key)).toBe(0);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
   describe("with persistSession()", () => {
     let prefix: string;
     let store: RedisStore;
