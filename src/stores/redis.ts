@@ -448,7 +448,8 @@ export class RedisStore implements Store {
   }
 
   #key(id: string): string {
-    uuid(id);
+    // Ids are validated before they get here; this keeps a store used directly just as safe.
+    if (!isSessionId(id)) throw misuse(`RedisStore: ${JSON.stringify(id)} is not a UUIDv4`);
     // The hash tag puts a state, its lock and its quarantined copy in one slot. A single
     // Redis keeps the untagged keys it always had, so that no state is lost on upgrade.
     return this.#cluster ? `${this.prefix}{${id}}` : this.prefix + id;
@@ -465,7 +466,7 @@ export class RedisStore implements Store {
   }
 }
 
-/** Ids are validated before they get here; this keeps a store used directly just as safe. */
+/** The index's user and ids name keys and fields: as `#key` does for states. */
 function uuid(id: string): void {
   if (!isSessionId(id)) throw misuse(`RedisStore: ${JSON.stringify(id)} is not a UUIDv4`);
 }
