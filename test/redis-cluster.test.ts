@@ -118,6 +118,7 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
     {
       clock: { msPerSecond: 150 },
       sweeps: false,
+      indexes: true,
     },
   );
 
@@ -198,6 +199,26 @@ describe.skipIf(!canRun)("RedisStore over a Redis Cluster", () => {
       const id = v4();
       await store.set(id, "still", 60);
       expect(await store.get(id, 60)).toBe("still");
+    });
+  });
+
+  describe("sessions index", () => {
+    test("a user's hash is `<prefix>sessions:{<user>}`, in the slot of {<user>}", async () => {
+      const prefix = freshPrefix();
+      const store = new RedisStore({ client: admin, prefix });
+      try {
+        const [user, id] = [v4(), v4()];
+        const key = `${prefix}sessions:{${user}}`;
+        await store.index(user, id, "{}", 60);
+        expect(await admin.hKeys(key)).toEqual([id]);
+        expect(await admin.pTTL(key)).toBeGreaterThan(59_000);
+        expect(await slot(key)).toBe(await slot(`{${user}}`));
+        expect(await store.indexed(user)).toEqual([[id, "{}"]]);
+        await store.unindex(user);
+        expect(await admin.exists(key)).toBe(0);
+      } finally {
+        await store.close();
+      }
     });
   });
 

@@ -94,6 +94,7 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
   storeContract("RedisStore", () => new RedisStore({ client: admin, prefix: freshPrefix() }), {
     clock: { msPerSecond: 150 },
     sweeps: false,
+    indexes: true,
   });
 
   describe("keys and expiry", () => {
@@ -181,6 +182,94 @@ describe.skipIf(envUrl === undefined && !canSpawn)("RedisStore", () => {
       expect((error as PersistError).message).toBe(
         `[hono-persist] ${prefix}${id} is not a Redis string`,
       );
+    });
+  });
+
+  describe("sessions index", () => {
+    let prefix: string;
+    let store: RedisStore;
+    beforeAll(() => {
+      prefix = freshPrefix();
+      store = new RedisStore({ client: admin, prefix });
+    });
+    afterAll(() => store.close());
+
+    /** Redis's clock, in ms. */
+    const redisNow = async () => {
+      const [seconds, micros] = (await admin.sendCommand(["TIME"])) as [string, string];
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+
+    test("a hash at `<prefix>sessions:<user>`, each field `<deadline ms>:<entry>` on Redis's clock", async () => {
+      const [user, id] = [v4(), v4()];
+      const before = await redisNow();
+      await store.index(user, id, '{"n":"é✓"}', 60);
+      const after = await redisNow();
+      const key = `${prefix}sessions:${user}`;
+      const value = (await admin.hGetAll(key))[id] ?? "";
+      const [, deadline, entry] = /^(\d+):(.*)$/s.exec(value) ?? [];
+      expect(entry).toBe('{"n":"é✓"}');
+      expect(Number(deadline)).toBeGreaterThanOrEqual(before + 60_000);
+      expect(Number(deadline)).toBeLessThanOrEqual(after + 60_000);
+      // Never a state's key: no state id starts with `sessions:`.
+      expect(await store.get(user, 60)).toBeUndefined();
+      await store.delete(user);
+      expect(await store.indexed(user)).toEqual([[id, '{"n":"é✓"}']]);
+    });
+
+    test("the hash's PTTL is its longest record's ttl: a shorter one never shortens it", async () => {
+      const user = v4();
+      const key = `${prefix}sessions:${user}`;
+      await store.index(user, v4(), "long", 60);
+      expect(await admin.pTTL(key)).toBeGreaterThan(59_000);
+      await store.index(user, v4(), "short", 1);
+      expect(await admin.pTTL(key)).toBeGreaterThan(59_000);
+      await store.index(user, v4(), "longer", 120);
+      const pttl = await admin.pTTL(key);
+      expect(pttl).toBeGreaterThan(119_000);
+      expect(pttl).toBeLessThanOrEqual(120_000);
+    });
+
+    test("a record past its deadline is not listed, and listing removes it from the hash", async () => {
+      const [user, live, past, torn] = [v4(), v4(), v4(), v4()];
+      const key = `${prefix}sessions:${user}`;
+      await store.index(user, live, "live", 60);
+      await store.index(user, past, "past", 60);
+      // As if its 60 s had passed, on Redis's clock; and a field that is no record of ours.
+      await admin.hSet(key, past, `${(await redisNow()) - 1}:past`);
+      await admin.hSet(key, torn, "no deadline");
+      expect(await store.indexed(user)).toEqual([[live, "live"]]);
+      expect(await admin.hKeys(key)).toEqual([live]);
+    });
+
+    test("unindex() without ids deletes the hash; with [] it sends nothing", async () => {
+      const [user, id] = [v4(), v4()];
+      const key = `${prefix}sessions:${user}`;
+      await store.index(user, id, "{}", 60);
+      await store.unindex(user, []);
+      expect(await admin.hKeys(key)).toEqual([id]);
+      await store.unindex(user, [id]);
+      expect(await admin.exists(key)).toBe(0);
+      await store.index(user, id, "{}", 60);
+      await store.unindex(user);
+      expect(await admin.exists(key)).toBe(0);
+    });
+
+    test("users and ids that are not UUIDv4 never become keys or fields", async () => {
+      const prefix = freshPrefix();
+      const store = new RedisStore({ client: admin, prefix });
+      for (const bad of ["../escape", "*", v4().toUpperCase(), "", `${v4()}\0`, "{x}"]) {
+        const error = new TypeError(
+          `[hono-persist] RedisStore: ${JSON.stringify(bad)} is not a UUIDv4`,
+        );
+        await expect(store.index(bad, v4(), "{}", 60)).rejects.toThrow(error);
+        await expect(store.index(v4(), bad, "{}", 60)).rejects.toThrow(error);
+        await expect(store.indexed(bad)).rejects.toThrow(error);
+        await expect(store.unindex(bad)).rejects.toThrow(error);
+        await expect(store.unindex(v4(), [v4(), bad])).rejects.toThrow(error);
+      }
+      expect(await admin.keys(`${prefix}*`)).toEqual([]);
+      await store.close();
     });
   });
 

@@ -109,6 +109,32 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 const QUARANTINE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end redis.call('RENAME', KEYS[1], KEYS[2]) return redis.call('PEXPIRE', KEYS[2], ARGV[1])`;
 
+// The sessions index: one hash per user, a field per record holding `<deadline ms>:<entry>`.
+// Redis 6.2 has neither HPEXPIRE (7.4) nor PEXPIRE GT (7.0), so each record keeps its own
+// deadline, on Redis's clock (TIME) like the states' PX, and the hash lives as long as its
+// longest record: a shorter ttl never shortens it.
+const NOW = `local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
+const INDEX = `${NOW}
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', now + ttl) .. ':' .. ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 0`;
+// The live records as [id, entry, …]; past-deadline (or unreadable) fields are removed.
+const INDEXED = `${NOW}
+local all, live = redis.call('HGETALL', KEYS[1]), {}
+for i = 1, #all, 2 do
+  local value = all[i + 1]
+  local colon = string.find(value, ':', 1, true)
+  local deadline = colon and tonumber(string.sub(value, 1, colon - 1))
+  if deadline and deadline > now then
+    live[#live + 1] = all[i]
+    live[#live + 1] = string.sub(value, colon + 1)
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return live`;
+
 /**
  * State in Redis, one string per session at `<prefix><id>`, shared by every server that uses
  * the same Redis: a write through one is read by the next request through another.
@@ -275,6 +301,36 @@ export class RedisStore implements Store {
   }
 
   /**
+   * Records `id` in the hash `<prefix>sessions:<user>` (cluster: `<prefix>sessions:{<user>}`),
+   * with its deadline in the value.
+   */
+  async index(user: string, id: string, entry: string, ttl: number): Promise<void> {
+    const key = this.#indexKey(user);
+    uuid(id);
+    await this.#send("index", key, ["EVAL", INDEX, "1", key, id, entry, px(ttl)]);
+  }
+
+  async indexed(user: string): Promise<[id: string, entry: string][]> {
+    const key = this.#indexKey(user);
+    const flat = (await this.#send("list", key, ["EVAL", INDEXED, "1", key])) as string[];
+    const records: [string, string][] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      records.push([String(flat[i]), String(flat[i + 1])]);
+    }
+    return records;
+  }
+
+  async unindex(user: string, ids?: readonly string[]): Promise<void> {
+    const key = this.#indexKey(user);
+    if (ids === undefined) {
+      await this.#send("unindex", key, ["DEL", key]);
+      return;
+    }
+    for (const id of ids) uuid(id);
+    if (ids.length > 0) await this.#send("unindex", key, ["HDEL", key, ...ids]);
+  }
+
+  /**
    * An exclusive lock on `id` across every server sharing this Redis, held from load to save
    * when `persistSession({ lock: true })`. A holder that crashed stops refreshing it, and Redis
    * evicts it within 10 s.
@@ -398,6 +454,21 @@ export class RedisStore implements Store {
     // Redis keeps the untagged keys it always had, so that no state is lost on upgrade.
     return this.#cluster ? `${this.prefix}{${id}}` : this.prefix + id;
   }
+
+  /**
+   * No state key starts with `sessions:` (they start with a hex digit or `{`). In a cluster,
+   * the user is the hash tag: the hash has a slot of its own, never shared with a script
+   * that touches a state.
+   */
+  #indexKey(user: string): string {
+    uuid(user);
+    return `${this.prefix}sessions:${this.#cluster ? `{${user}}` : user}`;
+  }
+}
+
+/** The index's user and ids name keys and fields: as `#key` does for states. */
+function uuid(id: string): void {
+  if (!isSessionId(id)) throw misuse(`RedisStore: ${JSON.stringify(id)} is not a UUIDv4`);
 }
 
 /** What the store needs of a client's events, whichever kind it is. */
