@@ -113,12 +113,13 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
   storeContract("PostgresStore", () => new PostgresStore({ pool: admin, table: freshTable() }), {
     clock: { msPerSecond: 150 },
     sweeps: true,
+    indexes: true,
   });
 
   storeContract(
     "PostgresStore (prepare: false)",
     () => new PostgresStore({ pool: admin, table: freshTable(), prepare: false }),
-    { clock: { msPerSecond: 150 }, sweeps: true },
+    { clock: { msPerSecond: 150 }, sweeps: true, indexes: true },
   );
 
   test.each([true, false])(
