@@ -641,11 +641,11 @@ COMMIT;`);
     if (missing.length === 0) return;
     throw new PersistError(
       "STORE_FAILED",
-      `PostgresStore cannot keep the sessions index in ${name}: ${
+      `PostgresStore cannot keep the sessions index: ${name} ${
         columns
-          ? `it lacks ${missing.join(", ")} (it has ${columns.join(", ")})`
-          : `it does not exist${denied}`
-      }: run ${sql.replace(/\n/g, " ")}${this.#createTable ? "" : " (or set `createTable: true`)"}`,
+          ? `lacks ${missing.join(", ")} (it has ${columns.join(", ")})`
+          : `does not exist${denied}; run ${sql.replace(/\n/g, " ")}${this.#createTable ? "" : " (or set `createTable: true`)"}`
+      }`,
     );
   }
 
