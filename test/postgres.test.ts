@@ -113,12 +113,13 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
   storeContract("PostgresStore", () => new PostgresStore({ pool: admin, table: freshTable() }), {
     clock: { msPerSecond: 150 },
     sweeps: true,
+    indexes: true,
   });
 
   storeContract(
     "PostgresStore (prepare: false)",
     () => new PostgresStore({ pool: admin, table: freshTable(), prepare: false }),
-    { clock: { msPerSecond: 150 }, sweeps: true },
+    { clock: { msPerSecond: 150 }, sweeps: true, indexes: true },
   );
 
   test.each([true, false])(
@@ -377,6 +378,9 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
       const id = v4();
       await store.set(id, "migrated", 60);
       expect(await store.get(id, 60)).toBe("migrated");
+      const user = v4();
+      await store.index(user, id, "{}", 60);
+      expect(await store.indexed(user)).toEqual([[id, "{}"]]);
       await store.close();
     });
   });
@@ -528,6 +532,229 @@ describe.skipIf(envUrl === undefined && !canSpawn)("PostgresStore", () => {
         expect(acquiredAt - lockedAt).toBeLessThan(11_000);
       } finally {
         child.kill("SIGKILL");
+      }
+    });
+  });
+
+  describe("sessions index", () => {
+    /** The SQL the store names for `<table>_session`, as docs/stores.md gives it. */
+    const sessionSql = (table: string) => {
+      const [s, t] = table.split(".");
+      return `CREATE TABLE IF NOT EXISTS "${s}"."${t}_session" (user_id uuid, id uuid, entry text NOT NULL, expires timestamptz NOT NULL, PRIMARY KEY (user_id, id)); CREATE INDEX IF NOT EXISTS "${t}_session_expires" ON "${s}"."${t}_session" (expires);`;
+    };
+    /** The three tables of states, as a migration without the sessions index makes them. */
+    const stateTables = (table: string) =>
+      admin.query(`CREATE TABLE ${table} (id uuid PRIMARY KEY, data text NOT NULL, expires timestamptz NOT NULL);
+        CREATE TABLE ${table}_lock (id uuid PRIMARY KEY, token text NOT NULL, expires timestamptz NOT NULL);
+        CREATE TABLE ${table}_quarantine (id uuid NOT NULL, data text NOT NULL, reason text NOT NULL, quarantined timestamptz NOT NULL);`);
+    const exists = (table: string) => one("SELECT to_regclass($1) IS NOT NULL", [table]);
+
+    test("<table>_session is made at the first index call, not before; a record expires by the database's clock", async () => {
+      const table = freshTable();
+      const store = new PostgresStore({ pool: admin, table, sweepInterval: 0 });
+      try {
+        await store.set(v4(), "state", 60);
+        expect(await store.sweep()).toBe(0);
+        expect(await exists(`${table}_session`)).toBe(false);
+        const [user, id] = [v4(), v4()];
+        vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 3_600_000 });
+        await store.index(user, id, '{"browser":"b"}', 60);
+        vi.useRealTimers();
+        const columns = await admin.query(
+          `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
+             FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 ORDER BY a.attnum`,
+          [`${table}_session`],
+        );
+        expect(columns.rows.map((row) => `${row.attname} ${row.type} ${row.attnotnull}`)).toEqual([
+          "user_id uuid true",
+          "id uuid true",
+          "entry text true",
+          "expires timestamp with time zone true",
+        ]);
+        expect(
+          await one(
+            "SELECT array_agg(indexdef ORDER BY indexname) FROM pg_indexes WHERE tablename = $1",
+            [`${table.split(".")[1]}_session`],
+          ),
+        ).toEqual([
+          `CREATE INDEX ${table.split(".")[1]}_session_expires ON ${table}_session USING btree (expires)`,
+          `CREATE UNIQUE INDEX ${table.split(".")[1]}_session_pkey ON ${table}_session USING btree (user_id, id)`,
+        ]);
+        const seconds = Number(
+          await one(
+            `SELECT extract(epoch FROM expires - now()) FROM ${table}_session WHERE user_id = $1 AND id = $2`,
+            [user, id],
+          ),
+        );
+        expect(seconds).toBeGreaterThan(59);
+        expect(seconds).toBeLessThanOrEqual(60);
+        expect(await store.indexed(user)).toEqual([[id, '{"browser":"b"}']]);
+        await admin.query(
+          `UPDATE ${table}_session SET expires = now() - interval '1 ms' WHERE id = $1`,
+          [id],
+        );
+        expect(await store.indexed(user)).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("records and states are apart: same id, neither shows through nor removes the other", async () => {
+      const table = freshTable();
+      const store = new PostgresStore({ pool: admin, table, sweepInterval: 0 });
+      try {
+        const [user, id] = [v4(), v4()];
+        await store.set(id, "state", 60);
+        await store.index(user, id, "{}", 60);
+        expect(await store.get(id, 60)).toBe("state");
+        await store.delete(id);
+        await store.quarantine(id, "why");
+        // The index holds ids; whether their states still exist is the middleware's to check.
+        expect(await store.indexed(user)).toEqual([[id, "{}"]]);
+        await store.set(id, "again", 60);
+        await store.unindex(user);
+        expect(await store.get(id, 60)).toBe("again");
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("createTable: false without <table>_session: states work; the index calls fail with the SQL to run, then work once it is made", async () => {
+      const table = freshTable();
+      await stateTables(table);
+      const logger = capture();
+      const store = new PostgresStore({ pool: admin, table, createTable: false, logger });
+      try {
+        const id = v4();
+        await store.set(id, "state", 60);
+        expect(await store.get(id, 60)).toBe("state");
+        expect(await store.sweep()).toBe(0);
+        const user = v4();
+        const error = await failure(store.index(user, v4(), "{}", 60));
+        expect(error.code).toBe("STORE_FAILED");
+        expect(error.message).toBe(
+          `[hono-persist] PostgresStore cannot keep the sessions index: ${table}_session does not exist; run ${sessionSql(table)} (or set \`createTable: true\`)`,
+        );
+        expect((await failure(store.indexed(user))).message).toBe(error.message);
+        expect((await failure(store.unindex(user))).message).toBe(error.message);
+        expect(await exists(`${table}_session`)).toBe(false);
+        expect(logger.logged).toEqual({ warn: [], error: [] });
+        await admin.query(sessionSql(table));
+        const other = v4();
+        await store.index(user, other, "{}", 60);
+        expect(await store.indexed(user)).toEqual([[other, "{}"]]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("a <table>_session without the columns is refused with what it lacks", async () => {
+      const table = freshTable();
+      await stateTables(table);
+      await admin.query(
+        `CREATE TABLE ${table}_session (user_id uuid, id uuid, entry bytea NOT NULL, expires timestamptz NOT NULL, PRIMARY KEY (user_id, id))`,
+      );
+      const store = new PostgresStore({ pool: admin, table });
+      try {
+        expect((await failure(store.indexed(v4()))).message).toBe(
+          `[hono-persist] PostgresStore cannot keep the sessions index: ${table}_session lacks entry text not null (it has user_id uuid not null, id uuid not null, entry bytea not null, expires timestamp with time zone not null)`,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    test.skipIf(envUrl !== undefined)(
+      "a least-privilege role: <table>_session made by a migration works; one missing fails the index calls alone, naming the SQL",
+      async () => {
+        const [migrated, unmigrated] = [freshTable(), freshTable()];
+        await stateTables(migrated);
+        await stateTables(unmigrated);
+        await admin.query(sessionSql(migrated));
+        const role = `app_${randomBytes(3).toString("hex")}`;
+        await admin.query(`CREATE ROLE ${role} LOGIN`);
+        await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+        for (const table of [migrated, unmigrated]) {
+          await admin.query(
+            `GRANT SELECT, INSERT, UPDATE, DELETE ON ${table}, ${table}_lock, ${table}_quarantine TO ${role}`,
+          );
+        }
+        await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${migrated}_session TO ${role}`);
+        const pool = new pg.Pool({ connectionString: url.replace("postgres@", `${role}@`) });
+        const stores = [migrated, unmigrated].map(
+          (table) => new PostgresStore({ pool, table, sweepInterval: 0 }),
+        );
+        const [store, bare] = stores as [PostgresStore, PostgresStore];
+        try {
+          const [user, id] = [v4(), v4()];
+          await store.index(user, id, "{}", 60);
+          expect(await store.indexed(user)).toEqual([[id, "{}"]]);
+          await admin.query(`UPDATE ${migrated}_session SET expires = now() - interval '1 s'`);
+          expect(await store.sweep()).toBe(1);
+          await store.unindex(user);
+
+          await bare.set(id, "state", 60);
+          expect(await bare.get(id, 60)).toBe("state");
+          expect(await bare.sweep()).toBe(0);
+          expect((await failure(bare.index(user, id, "{}", 60))).message).toBe(
+            `[hono-persist] PostgresStore cannot keep the sessions index: ${unmigrated}_session does not exist and this role may not create it (permission denied for schema ${schema}); run ${sessionSql(unmigrated)}`,
+          );
+        } finally {
+          await Promise.all(stores.map((store) => store.close()));
+          await pool.end();
+        }
+      },
+    );
+
+    test("sweep() deletes expired records in batches and counts them with expired states", async () => {
+      const table = freshTable();
+      const store = new PostgresStore({ pool: admin, table, sweepInterval: 0 });
+      try {
+        const [user, live] = [v4(), v4()];
+        await store.index(user, live, "live", 60);
+        await admin.query(
+          `INSERT INTO ${table}_session SELECT $1, gen_random_uuid(), 'old', now() - interval '1 s' FROM generate_series(1, 2500)`,
+          [user],
+        );
+        await admin.query(
+          `INSERT INTO ${table} SELECT gen_random_uuid(), 'old', now() - interval '1 s' FROM generate_series(1, 3)`,
+        );
+        expect(await store.sweep()).toBe(2503);
+        expect(await one(`SELECT array_agg(entry) FROM ${table}_session`)).toEqual(["live"]);
+        expect(await store.sweep()).toBe(0);
+        // Another server, which never indexed, sweeps the table it finds.
+        const other = new PostgresStore({ pool: admin, table, sweepInterval: 0 });
+        await admin.query(`UPDATE ${table}_session SET expires = now() - interval '1 s'`);
+        expect(await other.sweep()).toBe(1);
+        await other.close();
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("users and ids that are not UUIDv4, and entries PostgreSQL cannot hold, never reach a query", async () => {
+      const table = freshTable();
+      const store = new PostgresStore({ pool: admin, table });
+      try {
+        for (const bad of ["../escape", v4().toUpperCase(), "", `${v4()}\0`, "1' OR '1'='1"]) {
+          const message = `[hono-persist] PostgresStore: ${JSON.stringify(bad)} is not a UUIDv4`;
+          await expect(store.index(bad, v4(), "{}", 60)).rejects.toThrow(new TypeError(message));
+          await expect(store.index(v4(), bad, "{}", 60)).rejects.toThrow(new TypeError(message));
+          await expect(store.indexed(bad)).rejects.toThrow(new TypeError(message));
+          await expect(store.unindex(bad)).rejects.toThrow(new TypeError(message));
+          await expect(store.unindex(bad, [])).rejects.toThrow(new TypeError(message));
+          await expect(store.unindex(v4(), [v4(), bad])).rejects.toThrow(new TypeError(message));
+        }
+        for (const entry of ['{"a":"\0"}', '{"a":"\ud800"}']) {
+          await expect(store.index(v4(), v4(), entry, 60)).rejects.toThrow(
+            new TypeError(
+              "[hono-persist] PostgresStore: entry must be text PostgreSQL can hold: no NUL and no lone surrogate (JSON escapes both)",
+            ),
+          );
+        }
+        expect(await one("SELECT to_regclass($1)::text", [table])).toBeNull();
+      } finally {
+        await store.close();
       }
     });
   });

@@ -25,13 +25,15 @@ export interface PostgresStoreOptions {
   pool?: Pool;
   /**
    * The table of states, optionally `schema.table`: lower-case letters, digits and `_`, at most
-   * 52 characters. Locks live in `<table>_lock`, quarantined states in `<table>_quarantine`.
+   * 52 characters. Locks live in `<table>_lock`, quarantined states in `<table>_quarantine`,
+   * the sessions index in `<table>_session`.
    * @default "hono_persist"
    */
   table?: string;
   /**
-   * Create the three tables if they are missing, before the first query (`CREATE TABLE IF NOT
-   * EXISTS`). Set `false` when you create them yourself (docs/stores.md has the SQL).
+   * Create the three tables if they are missing, before the first query, and `<table>_session`
+   * before the first call of the sessions index (`CREATE TABLE IF NOT EXISTS`). Set `false` when
+   * you create them yourself (docs/stores.md has the SQL).
    * @default true
    */
   createTable?: boolean;
@@ -85,7 +87,7 @@ const CONNECTION_LOST = /^(08|57P)/;
 // by the server, and only a server that does not answer at all meets the client's.
 const TIMEOUT_GRACE_MS = 50;
 // The columns each table needs; other columns are left alone.
-const SHAPE: Record<"state" | "lock" | "quarantine", string[]> = {
+const SHAPE: Record<"state" | "lock" | "quarantine" | "session", string[]> = {
   state: ["id uuid not null", "data text not null", "expires timestamp with time zone not null"],
   lock: ["id uuid not null", "token text not null", "expires timestamp with time zone not null"],
   quarantine: [
@@ -94,7 +96,18 @@ const SHAPE: Record<"state" | "lock" | "quarantine", string[]> = {
     "reason text not null",
     "quarantined timestamp with time zone not null",
   ],
+  session: [
+    "user_id uuid not null",
+    "id uuid not null",
+    "entry text not null",
+    "expires timestamp with time zone not null",
+  ],
 };
+// The columns of the tables named in $1, in that order (null for a table that does not exist).
+const DESCRIBE = `SELECT t.name, current_setting('server_encoding') AS encoding,
+         (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END)
+            FROM pg_attribute a WHERE a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) ORDER BY t.n`;
 
 /**
  * State in PostgreSQL, one row per session in one table, shared by every server that uses the
@@ -114,7 +127,7 @@ export class PostgresStore implements Store {
   readonly table: string;
   readonly #pool: Pool;
   readonly #owned: boolean;
-  readonly #sql: { state: string; lock: string; quarantine: string };
+  readonly #sql: { state: string; lock: string; quarantine: string; session: string };
   readonly #createTable: boolean;
   readonly #named: boolean;
   readonly #queryTimeout: number;
@@ -126,6 +139,8 @@ export class PostgresStore implements Store {
   readonly #sweeper: NodeJS.Timeout | undefined;
   /** The tables' check: not yet (or failed, to be tried again), under way, or passed. */
   #tables: "unchecked" | Promise<void> | "checked" = "unchecked";
+  /** The same for `<table>_session`, checked at the first call of the sessions index only. */
+  #sessionTable: "unchecked" | Promise<void> | "checked" = "unchecked";
   #outage = false;
   #closing: Promise<void> | undefined;
   // An idle pooled connection that breaks (PostgreSQL restarted) is reported here; without a
@@ -174,7 +189,12 @@ export class PostgresStore implements Store {
         .split(".")
         .map((part, i, parts) => `"${part}${i === parts.length - 1 ? suffix : ""}"`)
         .join(".");
-    this.#sql = { state: quoted(""), lock: quoted("_lock"), quarantine: quoted("_quarantine") };
+    this.#sql = {
+      state: quoted(""),
+      lock: quoted("_lock"),
+      quarantine: quoted("_quarantine"),
+      session: quoted("_session"),
+    };
     this.#createTable = createTable;
     this.#named = prepare;
     this.#queryTimeout = queryTimeout * 1000;
@@ -272,6 +292,58 @@ export class PostgresStore implements Store {
     );
   }
 
+  /** Upserts the record of `id` under `user` in `<table>_session`, expiring `ttl` s from now. */
+  async index(user: string, id: string, entry: string, ttl: number): Promise<void> {
+    uuid(id);
+    // As set()'s data: the middleware's entry is JSON, which escapes both.
+    if (entry.includes("\0") || !(entry as WellFormed).isWellFormed()) {
+      throw misuse(
+        "PostgresStore: entry must be text PostgreSQL can hold: no NUL and no lone surrogate (JSON escapes both)",
+      );
+    }
+    await this.#indexQuery(
+      "index",
+      user,
+      `INSERT INTO ${this.#sql.session} (user_id, id, entry, expires) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+       ON CONFLICT (user_id, id) DO UPDATE SET entry = excluded.entry, expires = excluded.expires`,
+      [user, id, entry, ttl],
+    );
+  }
+
+  async indexed(user: string): Promise<[id: string, entry: string][]> {
+    const { rows } = await this.#indexQuery(
+      "list the index of",
+      user,
+      `SELECT id, entry FROM ${this.#sql.session} WHERE user_id = $1 AND expires > now()`,
+      [user],
+    );
+    return rows.map((row) => [row.id as string, row.entry as string]);
+  }
+
+  async unindex(user: string, ids?: readonly string[]): Promise<void> {
+    if (ids === undefined) {
+      await this.#indexQuery(
+        "unindex",
+        user,
+        `DELETE FROM ${this.#sql.session} WHERE user_id = $1`,
+        [user],
+      );
+      return;
+    }
+    if (!Array.isArray(ids)) throw misuse("PostgresStore: `ids` must be an array of UUIDv4s");
+    for (const id of ids) uuid(id);
+    if (ids.length === 0) {
+      uuid(user);
+      return;
+    }
+    await this.#indexQuery(
+      "unindex",
+      user,
+      `DELETE FROM ${this.#sql.session} WHERE user_id = $1 AND id = ANY($2::uuid[])`,
+      [user, ids],
+    );
+  }
+
   /**
    * An exclusive lock on `id` across every server sharing this database, held from load to
    * save when `persistSession({ lock: true })`: a row in `<table>_lock` with a random token
@@ -341,17 +413,30 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Deletes expired states (and returns how many), the locks of holders that died, and
-   * quarantined states older than a week, in batches of 1,000 rows. Several servers may sweep
-   * at once: each skips the rows another is deleting.
+   * Deletes expired states and index records (and returns how many), the locks of holders that
+   * died, and quarantined states older than a week, in batches of 1,000 rows. Several servers
+   * may sweep at once: each skips the rows another is deleting.
    */
   async sweep(): Promise<number> {
-    const removed = await this.#sweep(this.#sql.state, "expires <= now()");
+    let removed = await this.#sweep(this.#sql.state, "expires <= now()");
     await this.#sweep(this.#sql.lock, "expires <= now()");
     await this.#sweep(
       this.#sql.quarantine,
       `quarantined <= now() - interval '${QUARANTINE_DAYS} days'`,
     );
+    // Only where it exists: sweeping never creates the table, and an app without the index
+    // (or with `createTable: false` and no such table) sweeps as before.
+    if (this.#sessionTable !== "checked") {
+      const { rows } = await this.#send(
+        "sweep",
+        this.table,
+        "SELECT to_regclass($1) IS NOT NULL AS found",
+        [this.#sql.session],
+      );
+      if (rows[0]?.found !== true) return removed;
+      await this.#prepareSession();
+    }
+    removed += await this.#sweep(this.#sql.session, "expires <= now()");
     return removed;
   }
 
@@ -417,6 +502,19 @@ export class PostgresStore implements Store {
     return this.#send(action, id === undefined ? this.table : `${this.table} ${id}`, text, values);
   }
 
+  /** A statement of the sessions index about `user`, once its table is checked. */
+  async #indexQuery(
+    action: string,
+    user: string,
+    text: string,
+    values: unknown[],
+  ): Promise<QueryResult<Record<string, unknown>>> {
+    uuid(user);
+    if (this.#tables !== "checked") await this.#prepare();
+    if (this.#sessionTable !== "checked") await this.#prepareSession();
+    return this.#send(action, `${this.table}_session ${user}`, text, values);
+  }
+
   async #send(
     action: string,
     subject: string,
@@ -460,18 +558,27 @@ export class PostgresStore implements Store {
     return this.#tables === "checked" ? Promise.resolve() : this.#tables;
   }
 
+  /** Like `#prepare`, for `<table>_session`. */
+  #prepareSession(): Promise<void> {
+    if (this.#sessionTable === "unchecked") {
+      this.#sessionTable = this.#checkSessionTable().then(
+        () => {
+          this.#sessionTable = "checked";
+        },
+        (error: unknown) => {
+          this.#sessionTable = "unchecked";
+          throw error;
+        },
+      );
+    }
+    return this.#sessionTable === "checked" ? Promise.resolve() : this.#sessionTable;
+  }
+
   async #checkTables(): Promise<void> {
     const { state, lock, quarantine } = this.#sql;
     const run = (text: string, values?: unknown[]) =>
       this.#send("prepare", this.table, text, values);
-    const check = () =>
-      run(
-        `SELECT t.name, current_setting('server_encoding') AS encoding,
-         (SELECT array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END)
-            FROM pg_attribute a WHERE a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped) AS columns
-       FROM unnest($1::text[]) WITH ORDINALITY AS t(name, n) ORDER BY t.n`,
-        [[state, lock, quarantine]],
-      );
+    const check = () => run(DESCRIBE, [[state, lock, quarantine]]);
     let { rows } = await check();
     // Only when a table is missing: `CREATE … IF NOT EXISTS` still needs CREATE on the schema
     // (and CREATE INDEX the table's ownership), which a role granted only DML on tables a
@@ -506,6 +613,40 @@ COMMIT;`);
         `PostgresStore cannot use ${this.table}: ${problems.join("; ")}${this.#createTable ? "" : " (create the tables as docs/stores.md shows, or set `createTable: true`)"}`,
       );
     }
+  }
+
+  async #checkSessionTable(): Promise<void> {
+    const { state, session } = this.#sql;
+    const name = session.replace(/"/g, "");
+    const run = (text: string, values?: unknown[]) => this.#send("prepare", name, text, values);
+    const sql = createSessionTableSql(session);
+    let row = (await run(DESCRIBE, [[session]])).rows[0];
+    let denied = "";
+    if (this.#createTable && !row?.columns) {
+      try {
+        await run(`BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('hono-persist ${state}'));
+${sql}
+COMMIT;`);
+      } catch (error) {
+        // A role granted only DML on tables a migration made: this one is the migration's too.
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        if (cause?.code !== "42501") throw error;
+        denied = ` and this role may not create it (${this.#why(cause)})`;
+      }
+      row = (await run(DESCRIBE, [[session]])).rows[0];
+    }
+    const columns = row?.columns as string[] | null | undefined;
+    const missing = SHAPE.session.filter((column) => !columns?.includes(column));
+    if (missing.length === 0) return;
+    throw new PersistError(
+      "STORE_FAILED",
+      `PostgresStore cannot keep the sessions index: ${name} ${
+        columns
+          ? `lacks ${missing.join(", ")} (it has ${columns.join(", ")})`
+          : `does not exist${denied}; run ${sql.replace(/\n/g, " ")}${this.#createTable ? "" : " (or set `createTable: true`)"}`
+      }`,
+    );
   }
 
   #answered(): void {
@@ -548,6 +689,13 @@ CREATE TABLE IF NOT EXISTS ${lock} (id uuid PRIMARY KEY, token text NOT NULL, ex
 CREATE TABLE IF NOT EXISTS ${quarantine} (id uuid NOT NULL, data text NOT NULL, reason text NOT NULL, quarantined timestamptz NOT NULL);`;
 }
 
+/** What `createTable` runs for the sessions index, at its first call. */
+function createSessionTableSql(session: string): string {
+  const index = `"${session.replace(/"/g, "").split(".").at(-1)}_expires"`;
+  return `CREATE TABLE IF NOT EXISTS ${session} (user_id uuid, id uuid, entry text NOT NULL, expires timestamptz NOT NULL, PRIMARY KEY (user_id, id));
+CREATE INDEX IF NOT EXISTS ${index} ON ${session} (expires);`;
+}
+
 /** Whether the connection failed, not the statement: no answer, or a server going away. */
 function isConnectionLost(error: unknown): boolean {
   // Duck-typed: a pool made by another copy of `pg` throws another copy's DatabaseError.
@@ -565,6 +713,10 @@ function isConnectionLost(error: unknown): boolean {
       String(message),
     )
   );
+}
+
+function uuid(id: string): void {
+  if (!isSessionId(id)) throw misuse(`PostgresStore: ${JSON.stringify(id)} is not a UUIDv4`);
 }
 
 function seconds(name: string, value: unknown): void {
