@@ -6,6 +6,7 @@ import {
   chownSync,
   existsSync,
   lstatSync,
+  lutimesSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -13,11 +14,13 @@ import {
   statSync,
   symlinkSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Hono } from "hono";
+import { v4 } from "uuid";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import {
   FileStore,
@@ -321,4 +324,117 @@ describe("state files", () => {
     }
     expect(existsSync(file)).toBe(true);
   });
+});
+
+describe("sessions index", () => {
+  /** A store in `dir/store`, and files outside it, two of them named as expired and live ids. */
+  function planted() {
+    const store = new FileStore({ dir: join(dir, "store"), sweepInterval: 0 });
+    const outside = join(dir, "outside");
+    mkdirSync(outside);
+    const [expired, live] = [v4(), v4()];
+    writeFileSync(join(outside, expired), "expired");
+    utimesSync(join(outside, expired), new Date(0), new Date(0));
+    writeFileSync(join(outside, live), "live");
+    utimesSync(join(outside, live), new Date(), new Date(Date.now() + 3_600_000));
+    const secret = join(dir, "secret");
+    writeFileSync(secret, "outside");
+    // A deadline ahead: a link to it, were it followed, would read as a live entry.
+    utimesSync(secret, new Date(), new Date(Date.now() + 3_600_000));
+    /** What is outside the store: names, contents and mtimes. */
+    const snapshot = () =>
+      [...readdirSync(outside).map((name) => join(outside, name)), secret].map((file) => [
+        file,
+        readFileSync(file, "utf8"),
+        statSync(file).mtimeMs,
+      ]);
+    return { store, outside, expired, live, secret, snapshot };
+  }
+
+  test("a symlink planted as <user>.sessions is never followed: nothing listed, nothing outside removed or written; index() replaces it with a directory", async () => {
+    const { store, outside, expired, live, snapshot } = planted();
+    const user = v4();
+    const records = join(store.dir, `${user}.sessions`);
+    symlinkSync(outside, records);
+    const before = snapshot();
+    expect(await store.indexed(user)).toEqual([]);
+    await store.unindex(user, [expired, live]);
+    await store.unindex(user);
+    expect(await store.sweep()).toBe(0);
+    expect(snapshot()).toEqual(before);
+    expect(lstatSync(records).isSymbolicLink()).toBe(true);
+    const id = v4();
+    await store.index(user, id, "mine", 60);
+    expect(lstatSync(records).isDirectory()).toBe(true);
+    expect(readdirSync(records)).toEqual([id]);
+    expect(await store.indexed(user)).toEqual([[id, "mine"]]);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test("a symlink planted as an entry is not read through; unindex() and sweep() remove the link, not its target", async () => {
+    const { store, secret, snapshot } = planted();
+    const [user, mine, link] = [v4(), v4(), v4()];
+    await store.index(user, mine, "mine", 60);
+    const records = join(store.dir, `${user}.sessions`);
+    const before = snapshot();
+    symlinkSync(secret, join(records, link));
+    expect(await store.indexed(user)).toEqual([[mine, "mine"]]);
+    await store.unindex(user, [link]);
+    expect(readdirSync(records)).toEqual([mine]);
+    // Swept by the link's own mtime, which is no deadline of ours (here, long past).
+    symlinkSync(secret, join(records, link));
+    lutimesSync(join(records, link), new Date(0), new Date(0));
+    expect(await store.sweep()).toBe(1);
+    expect(readdirSync(records)).toEqual([mine]);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test("a FIFO or directory planted as an entry is not listed, and indexed() never blocks on it", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const [user, mine, fifo, sub] = [v4(), v4(), v4(), v4()];
+    await store.index(user, mine, "mine", 60);
+    const records = join(dir, `${user}.sessions`);
+    execFileSync("mkfifo", [join(records, fifo)]);
+    mkdirSync(join(records, sub));
+    expect(await store.indexed(user)).toEqual([[mine, "mine"]]);
+    await store.unindex(user);
+    // The FIFO is unlinked unopened; a directory is no entry, so it stays, and so does its parent.
+    expect(readdirSync(records)).toEqual([sub]);
+  });
+
+  test("a user or id that is not a UUIDv4 never becomes a path", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    for (const bad of ["../escape", "..", "/etc/passwd", v4().toUpperCase(), "", `${v4()}\0`]) {
+      await expect(store.index(bad, v4(), "{}", 60)).rejects.toThrow(
+        new TypeError(`[hono-persist] FileStore: ${JSON.stringify(bad)} is not a UUIDv4`),
+      );
+      await expect(store.index(v4(), bad, "{}", 60)).rejects.toThrow(TypeError);
+      await expect(store.indexed(bad)).rejects.toThrow(TypeError);
+      await expect(store.unindex(bad)).rejects.toThrow(TypeError);
+      await expect(store.unindex(v4(), [v4(), bad])).rejects.toThrow(TypeError);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test.runIf(root)(
+    "entries and directories of another user are not read, nor written into",
+    async () => {
+      const store = new FileStore({ dir, sweepInterval: 0 });
+      const [user, mine, theirs, stranger] = [v4(), v4(), v4(), v4()];
+      await store.index(user, mine, "mine", 60);
+      await store.index(user, theirs, "theirs", 60);
+      chownSync(join(dir, `${user}.sessions`, theirs), NOBODY, NOBODY);
+      expect(await store.indexed(user)).toEqual([[mine, "mine"]]);
+      await store.index(stranger, v4(), "x", 60);
+      chownSync(join(dir, `${stranger}.sessions`), NOBODY, NOBODY);
+      expect(await store.indexed(stranger)).toEqual([]);
+      const file = join(dir, `${stranger}.sessions`);
+      await expect(store.index(stranger, v4(), "y", 60)).rejects.toThrow(
+        new PersistError(
+          "INVALID_STATE",
+          `${file} is owned by uid ${NOBODY}, not by this process's user (uid 0)`,
+        ),
+      );
+    },
+  );
 });

@@ -9,6 +9,7 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
+  rmSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -37,10 +38,12 @@ afterEach(() => {
 storeContract("MemoryStore", () => new MemoryStore({ sweepInterval: 0 }), {
   clock: "fake",
   sweeps: true,
+  indexes: true,
 });
 storeContract("FileStore", () => new FileStore({ dir: join(dir, "store"), sweepInterval: 0 }), {
   clock: "fake",
   sweeps: true,
+  indexes: true,
 });
 
 describe("FileStore", () => {
@@ -464,5 +467,107 @@ describe("FileStore", () => {
     const store = new FileStore({ dir, sweepInterval: 3600 });
     await vi.waitFor(() => expect(existsSync(expired)).toBe(false), { timeout: 1000, interval: 5 });
     await store.close();
+  });
+});
+
+describe("sessions index", () => {
+  test("MemoryStore refuses a user or id that is not a UUIDv4, as the file-backed stores do", async () => {
+    const store = new MemoryStore({ sweepInterval: 0 });
+    for (const bad of ["../escape", v4().toUpperCase(), ""]) {
+      await expect(store.index(bad, v4(), "{}", 60)).rejects.toThrow(
+        new TypeError(`[hono-persist] MemoryStore: ${JSON.stringify(bad)} is not a UUIDv4`),
+      );
+      await expect(store.index(v4(), bad, "{}", 60)).rejects.toThrow(TypeError);
+      await expect(store.indexed(bad)).rejects.toThrow(TypeError);
+      await expect(store.unindex(bad)).rejects.toThrow(TypeError);
+      await expect(store.unindex(v4(), [bad])).rejects.toThrow(TypeError);
+    }
+  });
+
+  test("MemoryStore sweep() drops a user's map once its records are gone", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const [user, id] = [v4(), v4()];
+    await store.index(user, id, "{}", 5);
+    await store.set(id, "state", 50);
+    vi.setSystemTime(Date.now() + 10_000);
+    expect(await store.sweep()).toBe(1);
+    // States and records are apart: the state of the same id stays, and size counts states only.
+    expect(store.size).toBe(1);
+    expect(await store.get(id, 50)).toBe("state");
+    expect(await store.indexed(user)).toEqual([]);
+  });
+
+  test("FileStore keeps a user's records in <user>.sessions/<id>, 0700 and 0600 whatever the umask, the mtime their deadline", async () => {
+    const previous = process.umask(0o000);
+    try {
+      const store = new FileStore({ dir, sweepInterval: 0 });
+      const [user, id] = [v4(), v4()];
+      const before = Date.now();
+      await store.index(user, id, '{"key":"k","seen":1}', 600);
+      const records = join(dir, `${user}.sessions`);
+      expect(readdirSync(dir)).toEqual([`${user}.sessions`]);
+      expect(readdirSync(records)).toEqual([id]);
+      expect(lstatSync(records).mode & 0o777).toBe(0o700);
+      const stat = lstatSync(join(records, id));
+      expect(stat.mode & 0o777).toBe(0o600);
+      expect(stat.mtimeMs).toBeGreaterThanOrEqual(before + 600_000 - 1);
+      expect(stat.mtimeMs).toBeLessThanOrEqual(Date.now() + 600_000 + 1);
+      expect(readFileSync(join(records, id), "utf8")).toBe('{"key":"k","seen":1}');
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  test("FileStore: a <user>.sessions directory is never taken for a state by get, delete, quarantine or sweep", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const [user, other, live, gone, state, oldState] = [v4(), v4(), v4(), v4(), v4(), v4()];
+    await store.set(state, "state", 50);
+    await store.set(oldState, "old", 5);
+    await store.index(user, live, "live", 50);
+    await store.index(user, gone, "gone", 5);
+    await store.index(other, v4(), "other", 5);
+    // A file of another tool in a user's directory is neither read nor removed.
+    writeFileSync(join(dir, `${user}.sessions`, "notes.txt"), "x");
+    expect(await store.get(user, 60)).toBeUndefined();
+    await store.delete(user);
+    await store.quarantine(user);
+    expect((await store.indexed(user)).sort()).toEqual(
+      [
+        [live, "live"],
+        [gone, "gone"],
+      ].sort(),
+    );
+    vi.setSystemTime(Date.now() + 10_000);
+    // One state and two records expired; the other user's directory, emptied, goes too.
+    expect(await store.sweep()).toBe(3);
+    expect(readdirSync(dir).sort()).toEqual([state, `${user}.sessions`].sort());
+    expect(readdirSync(join(dir, `${user}.sessions`)).sort()).toEqual([live, "notes.txt"].sort());
+    expect(await store.get(state, 50)).toBe("state");
+    expect(await store.indexed(user)).toEqual([[live, "live"]]);
+    expect(await store.sweep()).toBe(0);
+  });
+
+  test("FileStore: unindex() without ids removes the directory; sweep() removes dead writers' temporary files in it", async () => {
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const [user, id] = [v4(), v4()];
+    await store.index(user, id, "{}", 60);
+    const crashed = join(dir, `${user}.sessions`, `.${v4()}.${spawnSync("true").pid}.0a0b.tmp`);
+    writeFileSync(crashed, "partial");
+    expect(await store.sweep()).toBe(1);
+    expect(readdirSync(join(dir, `${user}.sessions`))).toEqual([id]);
+    await store.unindex(user);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("FileStore: index() makes the directory again when it was removed under it", async () => {
+    const store = new FileStore({ dir: join(dir, "store"), sweepInterval: 0 });
+    const [user, id] = [v4(), v4()];
+    await store.index(user, v4(), "{}", 60);
+    rmSync(join(dir, "store"), { recursive: true });
+    await store.index(user, id, "again", 60);
+    expect(await store.indexed(user)).toEqual([[id, "again"]]);
+    expect(lstatSync(join(dir, "store")).mode & 0o777).toBe(0o700);
   });
 });

@@ -25,6 +25,14 @@ import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import { readNow } from "../internal/read-now.js";
 import type { Store } from "../types.js";
+import {
+  INDEX_DIR,
+  isIndexDir,
+  readEntries,
+  removeEntries,
+  removeIfEmpty,
+  writeEntry,
+} from "./file-index.js";
 import { isRunning, LOCK_STALE_MS, lockFile } from "./file-lock.js";
 import { currentRecord, recordLine } from "./file-records.js";
 import { type WriteJob, WriterLost, type Written, writeOffThread } from "./file-writer.js";
@@ -95,6 +103,9 @@ let temps = 0;
  * costs 0.4–0.7 ms of thread-pool hand-off, more than the work itself. Whole files are written
  * by one writer thread per process, one message per write (file-writer.ts), so requests of other
  * browsers are served meanwhile; where no worker thread can run, they are written here.
+ *
+ * The sessions index lives beside the states, a directory `<user>.sessions` per user
+ * (file-index.ts); its entries, at most 1 KiB, are written on this thread.
  */
 export class FileStore implements Store {
   /** The absolute path of the directory. */
@@ -368,7 +379,7 @@ export class FileStore implements Store {
   }
 
   #temp(id: string): string {
-    return join(this.dir, `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`);
+    return join(this.dir, tempName(id));
   }
 
   async #replace(id: string, job: WriteJob): Promise<Written> {
@@ -478,28 +489,56 @@ export class FileStore implements Store {
     }
   }
 
+  async index(user: string, id: string, entry: string, ttl: number): Promise<void> {
+    const dir = this.#indexDir(user);
+    const file = entryPath(dir, id);
+    const deadline = Date.now() + ttl * 1000;
+    try {
+      writeEntry(dir, file, join(dir, tempName(id)), entry, deadline, this.#fsync);
+    } catch (error) {
+      if (error instanceof PersistError) throw error;
+      throw failed("index", file, error);
+    }
+  }
+
+  async indexed(user: string): Promise<[id: string, entry: string][]> {
+    const dir = this.#indexDir(user);
+    try {
+      return readEntries(dir, Date.now());
+    } catch (error) {
+      throw failed("list", dir, error);
+    }
+  }
+
+  async unindex(user: string, ids?: readonly string[]): Promise<void> {
+    const dir = this.#indexDir(user);
+    for (const id of ids ?? []) entryPath(dir, id);
+    try {
+      removeEntries(dir, ids);
+    } catch (error) {
+      throw failed("unindex", dir, error);
+    }
+  }
+
+  /** `<dir>/<user>.sessions`, the directory of `user`'s index entries. */
+  #indexDir(user: string): string {
+    return `${this.#path(user)}.sessions`;
+  }
+
   /**
-   * Removes expired state, expired quarantined files, temporary files of writers that are
-   * gone (a crash) and locks left by dead holders; returns how many.
+   * Removes expired state and index entries, expired quarantined files, temporary files of
+   * writers that are gone (a crash) and locks left by dead holders; returns how many.
    */
   async sweep(): Promise<number> {
     const now = Date.now();
     let removed = 0;
     const failures: string[] = [];
     for await (const entry of await opendir(this.dir)) {
-      const expired = this.#expired(entry.name, now);
-      if (expired === undefined) continue;
-      const file = join(this.dir, entry.name);
-      try {
-        const stat = lstatSync(file);
-        // Directories or devices by our names are not ours to remove.
-        if (!(stat.isFile() || stat.isSymbolicLink()) || !expired(stat)) continue;
-        unlinkSync(file);
-        removed++;
-      } catch (error) {
-        // One entry that cannot go must not stop the sweep of the others.
-        if (code(error) !== "ENOENT") failures.push(failed("remove", file, error).message);
-      }
+      const index = INDEX_DIR.exec(entry.name);
+      removed +=
+        index && isSessionId(index[1] ?? "")
+          ? await sweepIndex(join(this.dir, entry.name), now, failures)
+          : sweepFile(this.dir, entry.name, this.#expired(entry.name, now), failures);
     }
     if (failures.length > 0) {
       throw new PersistError(
@@ -514,8 +553,8 @@ export class FileStore implements Store {
   #expired(name: string, now: number): ((stat: Stats) => boolean) | undefined {
     if (isSessionId(name)) return (stat) => deadlineOf(stat) <= now;
     if (name.endsWith(".corrupt")) return (stat) => stat.mtimeMs <= now;
-    const temp = TEMP_NAME.exec(name);
-    if (temp) return (stat) => !isRunning(Number(temp[1])) || stat.ctimeMs < now - TEMP_GRACE_MS;
+    const temp = tempExpired(name, now);
+    if (temp) return temp;
     if (name.endsWith(".lock") || name.endsWith(".stale")) {
       // Holders refresh their lock every few seconds; one this old has no holder.
       return (stat) => stat.mtimeMs < now - 6 * LOCK_STALE_MS;
@@ -535,6 +574,68 @@ export class FileStore implements Store {
       throw misuse(`FileStore: ${JSON.stringify(id)} escapes ${this.dir}`);
     return file;
   }
+}
+
+/** `.<id>.<pid>.<random>.tmp`, a temporary file's name (TEMP_NAME). */
+function tempName(id: string): string {
+  return `.${id}.${process.pid}.${TEMP_PREFIX}${(temps++).toString(16)}.tmp`;
+}
+
+/** The file of `id`'s entry in the index directory `dir`. */
+function entryPath(dir: string, id: string): string {
+  if (!isSessionId(id)) throw misuse(`FileStore: ${JSON.stringify(id)} is not a UUIDv4`);
+  return join(dir, id);
+}
+
+/** Whether a temporary file `name` is due for removal, or `undefined` if `name` is not one. */
+function tempExpired(name: string, now: number): ((stat: Stats) => boolean) | undefined {
+  const temp = TEMP_NAME.exec(name);
+  if (!temp) return undefined;
+  return (stat) => !isRunning(Number(temp[1])) || stat.ctimeMs < now - TEMP_GRACE_MS;
+}
+
+/** Removes the file `name` in `dir` if `expired` says so; returns 1 if it did. */
+function sweepFile(
+  dir: string,
+  name: string,
+  expired: ((stat: Stats) => boolean) | undefined,
+  failures: string[],
+): number {
+  if (expired === undefined) return 0;
+  const file = join(dir, name);
+  try {
+    const stat = lstatSync(file);
+    // Directories or devices by our names are not ours to remove.
+    if (!(stat.isFile() || stat.isSymbolicLink()) || !expired(stat)) return 0;
+    unlinkSync(file);
+    return 1;
+  } catch (error) {
+    // One entry that cannot go must not stop the sweep of the others.
+    if (code(error) !== "ENOENT") failures.push(failed("remove", file, error).message);
+    return 0;
+  }
+}
+
+/**
+ * Removes the expired entries (and dead writers' temporary files) of the index directory `dir`,
+ * then `dir` itself once empty; returns how many files. A symlink by its name is not followed.
+ */
+async function sweepIndex(dir: string, now: number, failures: string[]): Promise<number> {
+  let removed = 0;
+  try {
+    if (!isIndexDir(dir)) return 0;
+    for await (const entry of await opendir(dir)) {
+      const { name } = entry;
+      const expired = isSessionId(name)
+        ? (stat: Stats) => stat.mtimeMs <= now
+        : tempExpired(name, now);
+      removed += sweepFile(dir, name, expired, failures);
+    }
+    removeIfEmpty(dir);
+  } catch (error) {
+    if (code(error) !== "ENOENT") failures.push(failed("sweep", dir, error).message);
+  }
+  return removed;
 }
 
 /**
