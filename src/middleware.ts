@@ -17,19 +17,20 @@ import {
   type Scope,
   scopes,
 } from "./internal/scope.js";
+import { endSessions, forgetUser, indexBrowser, sessions } from "./internal/sessions.js";
 import { loadUser } from "./internal/user.js";
 import { writeCookies } from "./internal/write-cookies.js";
 import { flush, needsFlush } from "./internal/writer.js";
-import type { PersistSessionOptions } from "./types.js";
+import type { EndSessionsOptions, PersistSession, PersistSessionOptions } from "./types.js";
 
 /**
  * The middleware that gives `@persist` classes their per-browser instances: it reads each
  * key's signed cookie, loads the state before the handler runs, and saves every change (and
  * sets the cookies) before the response leaves.
  */
-export function persistSession(options: PersistSessionOptions): MiddlewareHandler {
+export function persistSession(options: PersistSessionOptions): PersistSession {
   const config = resolve(options);
-  return async function persistSession(c, next) {
+  const middleware: MiddlewareHandler = async function persistSession(c, next) {
     // Before anything is loaded: a refused request neither reads nor extends a state.
     refuseCrossSite(config.crossSite, c);
     const scope: Scope = {
@@ -61,6 +62,7 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       if (scope.held.size === 1) {
         for (const live of scope.held) if (needsFlush(live)) await flush(live);
       } else if (scope.held.size > 1) await settleAll([...scope.held].map(flush));
+      if (config.user && config.store.index) await indexBrowser(scope);
     } catch (error) {
       // For the error handler that runs next, in this turn of the event loop. Not longer: on
       // Node 20 the context may outlive the request (a kept-alive connection's next request).
@@ -77,8 +79,22 @@ export function persistSession(options: PersistSessionOptions): MiddlewareHandle
       if (scope.stage === "open") scope.stage = "closed";
       for (const live of scope.held) release(live);
     }
+    if (scope.after) {
+      try {
+        for (const task of scope.after) await task();
+      } finally {
+        writeCookies(scope);
+      }
+      return;
+    }
     writeCookies(scope);
   };
+  return Object.assign(middleware, {
+    sessions: (user: string) => sessions(config, user),
+    endSessions: (user: string, options?: EndSessionsOptions) => endSessions(config, user, options),
+    forgetUser: (user: string, options?: { keys?: readonly string[] }) =>
+      forgetUser(config, user, options),
+  });
 }
 
 /** Loads the state of every key whose cookie verifies; tampered or unknown ids start fresh. */

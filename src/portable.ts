@@ -7,12 +7,15 @@ export { MemoryStore, type MemoryStoreOptions } from "./stores/memory.js";
 export { toRaw } from "./tracking.js";
 export type {
   CrossSite,
+  EndSessionsOptions,
   PersistCookieOptions,
   PersistEvent,
   Persisted,
   PersistHooks,
   PersistInfo,
   PersistOptions,
+  PersistSession,
   PersistSessionOptions,
+  SessionInfo,
   Store,
 } from "./types.js";

@@ -1,4 +1,4 @@
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { PersistError } from "./errors.js";
 
 /**
@@ -203,6 +203,49 @@ export interface PersistEvent {
 
 /** Option `crossSite` of `persistSession()`: a function answers `true` to let a request through. */
 export type CrossSite = "refuse" | "allow" | ((c: Context) => boolean);
+
+/** One browser a user is signed in on, as `persistSession().sessions(user)` lists it. */
+export interface SessionInfo {
+  /** The browser's id (its oldest state's): give it to `endSessions(user, { browsers })`. */
+  browser: string;
+  /** The `@persist` keys of its states. */
+  keys: string[];
+  /** When its oldest state was created. */
+  created: Date;
+  /** Its last signed-in request this process recorded (recorded at most every `min(idleTimeout / 8, 300)` s). */
+  seen: Date;
+  /** What option `device` said of it, if set. */
+  device: string | undefined;
+  /** Whether it is the browser of the request that asks. */
+  current: boolean;
+}
+
+/** Options of `persistSession().endSessions(user, options)`. */
+export interface EndSessionsOptions {
+  /** `"current"`: all but the browser of the request that asks ("sign out everywhere else"). */
+  except?: "current";
+  /** Only these browsers (`SessionInfo.browser`). */
+  browsers?: readonly string[];
+}
+
+/** What `persistSession()` returns: the middleware, and what a user can do with their sessions. */
+export interface PersistSession extends MiddlewareHandler {
+  /**
+   * The browsers `user` is signed in on (option `user`), most recently seen first. Needs a store
+   * with the sessions index (`FileStore`, `MemoryStore`, `RedisStore`, `PostgresStore`).
+   */
+  sessions(user: string): Promise<SessionInfo[]>;
+  /**
+   * Ends `user`'s sessions: deletes those browsers' states (and their records), so that their
+   * next request, on any process, starts signed out. Resolves to how many browsers.
+   */
+  endSessions(user: string, options?: EndSessionsOptions): Promise<number>;
+  /**
+   * Deletes everything of `user`: their state of each `scope: "user"` class registered in this
+   * process and of `keys`, under every secret, and all their sessions (a deleted account).
+   */
+  forgetUser(user: string, options?: { keys?: readonly string[] }): Promise<void>;
+}
 
 /** Options of `@persist(key, options)`. */
 export interface PersistOptions {

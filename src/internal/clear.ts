@@ -2,6 +2,7 @@ import { retire, unretire } from "./cache.js";
 import { emit } from "./hooks.js";
 import { type Live, storeFailure } from "./live.js";
 import { expireCookie, openScope } from "./scope.js";
+import { unindexCleared } from "./sessions.js";
 import { settled } from "./writer.js";
 
 /**
@@ -34,6 +35,7 @@ export async function clear(live: Live): Promise<void> {
       await live.config.store.delete(live.id);
     }
     if (live.hooks && (ending || deleting)) emit(live, "cleared", start, live.data);
+    if (deleting) await unindexCleared(live, live.id);
   } catch (error) {
     throw storeFailure(live, "delete", error);
   } finally {

@@ -100,6 +100,7 @@ export function resolve(options: PersistSessionOptions): Config {
     device,
     userIds: new Map(),
     refused: new Set(),
+    indexed: new Map(),
     ...cacheOf(store),
     cacheSize,
     cacheBytes,

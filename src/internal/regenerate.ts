@@ -6,6 +6,7 @@ import { forget, remember, retire, settle, unretire } from "./cache.js";
 import { emit } from "./hooks.js";
 import { type Live, releaseLater, storeFailure } from "./live.js";
 import { issueCookie, openScope, type Scope } from "./scope.js";
+import { unindexCleared } from "./sessions.js";
 import { flush, settled } from "./writer.js";
 
 /**
@@ -110,6 +111,7 @@ async function move(live: Live, scope: Scope): Promise<void> {
       throw failure;
     }
     if (live.hooks) emit(live, "regenerated", start, live.data, { oldId });
+    await unindexCleared(live, oldId);
   } finally {
     unretire(live, oldKey);
     if (oldUnlock) releaseLater(live, oldUnlock);

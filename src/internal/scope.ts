@@ -44,10 +44,15 @@ export interface Config {
   readonly user: PersistSessionOptions["user"];
   /** Option `device`. */
   readonly device: PersistSessionOptions["device"];
-  /** `"<key>\0<user>"` → the ids of that user's state, one per secret (user.ts). */
+  /** What ids are derived from (a user and a key, user.ts) → those ids, one per secret. */
   readonly userIds: Map<string, readonly string[]>;
   /** Kinds of bad ids option `user` returned, each logged once. */
   readonly refused: Set<string>;
+  /**
+   * `"<index id>:<state id>"` → when this process last recorded that browser state in the
+   * sessions index, and under which browser (sessions.ts).
+   */
+  readonly indexed: Map<string, { at: number; browser: string }>;
   /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */
@@ -97,6 +102,11 @@ export interface Scope {
   anonymous?: Map<string, Live>;
   /** Work the request started that must end before its states are saved (made when first needed). */
   pending?: Promise<void>[];
+  /**
+   * Work that must wait until the request has let its locks go, before the response leaves:
+   * the locked deletes of `endSessions()` (sessions.ts).
+   */
+  after?: (() => Promise<void>)[];
 }
 
 /** `Scope.user` while option `user` runs. */

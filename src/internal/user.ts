@@ -35,15 +35,23 @@ function userClasses(): readonly ClassInfo[] {
 
 /**
  * The ids of `user`'s state of `key`, one per secret: the first is where it is stored; the
- * others are where a secret since rotated out of first place stored it (see `former`).
+ * others are where a secret since rotated out of first place stored it (see `formerIds`).
  */
 export function userIds(config: Config, key: string, user: string): readonly string[] {
-  const memo = `${key}\0${user}`;
-  let ids = config.userIds.get(memo);
+  return derivedIds(config, `state\0${key}\0${user}`);
+}
+
+/** The ids under which the store indexes `user`'s sessions, one per secret (sessions.ts). */
+export function indexIds(config: Config, user: string): readonly string[] {
+  return derivedIds(config, `sessions\0${user}`);
+}
+
+function derivedIds(config: Config, name: string): readonly string[] {
+  let ids = config.userIds.get(name);
   if (!ids) {
-    ids = config.secrets.map((secret) => derivedId(secret, `state\0${memo}`));
+    ids = config.secrets.map((secret) => derivedId(secret, name));
     if (config.userIds.size >= MAX_MEMO) config.userIds.clear();
-    config.userIds.set(memo, ids);
+    config.userIds.set(name, ids);
   }
   return ids;
 }
@@ -59,12 +67,16 @@ export function formerIds(live: Live): readonly string[] {
  */
 export function loadUser(scope: Scope): Promise<void> | undefined {
   const classes = userClasses();
-  if (classes.length === 0) return;
+  // Asked anyway when the store keeps the sessions index: a browser state cleared or
+  // regenerated in the request leaves the user's index (sessions.ts).
+  if (classes.length === 0 && !scope.config.store.unindex) return;
   const user = resolveUser(scope);
   if (user instanceof Promise) {
-    return user.then((value) => (value === undefined ? undefined : loadAll(scope, classes, value)));
+    return user.then((value) =>
+      value === undefined || classes.length === 0 ? undefined : loadAll(scope, classes, value),
+    );
   }
-  return user === undefined ? undefined : loadAll(scope, classes, user);
+  return user === undefined || classes.length === 0 ? undefined : loadAll(scope, classes, user);
 }
 
 async function loadAll(scope: Scope, classes: readonly ClassInfo[], user: string): Promise<void> {
