@@ -339,6 +339,18 @@ class HttpStore implements Store {
   async delete(id: string): Promise<void> {
     await this.call({ op: "delete", id });
   }
+
+  async index(user: string, id: string, data: string, ttl: number): Promise<void> {
+    await this.call({ op: "index", user, id, data, ttl });
+  }
+
+  async indexed(user: string): Promise<[string, string][]> {
+    return (await this.call({ op: "indexed", user })) as [string, string][];
+  }
+
+  async unindex(user: string, ids?: readonly string[]): Promise<void> {
+    await this.call({ op: "unindex", user, ids });
+  }
 }
 
 onWorkerd("DurableObjectStore", () => {
@@ -351,6 +363,7 @@ onWorkerd("DurableObjectStore", () => {
   storeContract("DurableObjectStore", () => new HttpStore(storeUrl), {
     clock: { msPerSecond: 150 },
     sweeps: false,
+    indexes: true,
   });
 
   test("lock(): waits for the holder, times out with LOCK_TIMEOUT, hands over in order", async () => {

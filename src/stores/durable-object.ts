@@ -2,8 +2,16 @@
 // Cloudflare runs each Durable Object in one place at a time, so one object per stored id gives
 // that id strongly consistent reads and writes, and a lock held in the object's memory.
 import { DurableObject } from "cloudflare:workers";
+import { isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { Store } from "../types.js";
+
+// The records of a user's sessions index, in an object of their own (`sessions:<user>`).
+const RECORD = "i:";
+interface IndexRecord {
+  entry: string;
+  deadline: number;
+}
 
 // A lock lives in the object's memory, taken and released by token. Not as an RPC object
 // bound to the request that took it: one isolate's concurrent requests share a state, the last
@@ -53,9 +61,49 @@ export class PersistDurableObject extends DurableObject<unknown> {
 
   override async alarm(): Promise<void> {
     const deadline = await this.ctx.storage.get<number>("deadline");
-    if (deadline === undefined) return;
+    // No state here: the object of a user's sessions index, whose records expire one by one.
+    if (deadline === undefined) return void (await this.indexList());
     if (deadline <= Date.now()) await this.remove();
     else await this.ctx.storage.setAlarm(deadline);
+  }
+
+  /** Records `id` in this user's sessions index, until `ttl` seconds from now. */
+  async indexPut(id: string, entry: string, ttl: number): Promise<void> {
+    const deadline = Date.now() + ttl * 1000;
+    await this.ctx.storage.put(`${RECORD}${id}`, { entry, deadline } satisfies IndexRecord);
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > deadline) await this.ctx.storage.setAlarm(deadline);
+  }
+
+  /** The unexpired records of this user's sessions index; the expired ones are removed. */
+  async indexList(): Promise<[id: string, entry: string][]> {
+    const now = Date.now();
+    const records = await this.ctx.storage.list<IndexRecord>({ prefix: RECORD });
+    const live: [string, string][] = [];
+    const expired: string[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const [name, { entry, deadline }] of records) {
+      if (deadline <= now) expired.push(name);
+      else {
+        live.push([name.slice(RECORD.length), entry]);
+        next = Math.min(next, deadline);
+      }
+    }
+    await this.#deleteKeys(expired);
+    if (live.length > 0) await this.ctx.storage.setAlarm(next);
+    return live;
+  }
+
+  /** Removes the records `ids` of this user's sessions index, or all of them. */
+  async indexDrop(ids?: readonly string[]): Promise<void> {
+    if (ids === undefined) return this.remove();
+    await this.#deleteKeys(ids.map((id) => `${RECORD}${id}`));
+  }
+
+  async #deleteKeys(keys: readonly string[]): Promise<void> {
+    // `delete()` takes at most 128 keys at a time.
+    for (let i = 0; i < keys.length; i += 128)
+      await this.ctx.storage.delete(keys.slice(i, i + 128));
   }
 
   /**
@@ -134,6 +182,26 @@ export class DurableObjectStore implements Store {
     return this.#call("delete", id, (object) => object.remove());
   }
 
+  /** The sessions index of `user` is one object, `sessions:<user>`, apart from every state's. */
+  index(user: string, id: string, entry: string, ttl: number): Promise<void> {
+    return this.#call("index", `sessions:${uuid(user)}`, (object) =>
+      object.indexPut(uuid(id), entry, ttl),
+    );
+  }
+
+  async indexed(user: string): Promise<[id: string, entry: string][]> {
+    const records = await this.#call("list the sessions of", `sessions:${uuid(user)}`, (object) =>
+      object.indexList(),
+    );
+    // RPC hands tuples back as arrays.
+    return records.map(([id, entry]) => [id as string, entry as string]);
+  }
+
+  unindex(user: string, ids?: readonly string[]): Promise<void> {
+    const names = ids?.map(uuid);
+    return this.#call("unindex", `sessions:${uuid(user)}`, (object) => object.indexDrop(names));
+  }
+
   async lock(id: string, timeout: number): Promise<() => Promise<void>> {
     const token = await this.#call("lock", id, (object) => object.acquire(timeout));
     if (token === undefined) {
@@ -164,4 +232,10 @@ export class DurableObjectStore implements Store {
       throw new PersistError("STORE_FAILED", `could not ${action} ${id}: ${why}`, { cause });
     }
   }
+}
+
+/** `id`, refused unless a UUIDv4: an object name made of anything else could be another's. */
+function uuid(id: string): string {
+  if (!isSessionId(id)) throw misuse(`DurableObjectStore: ${JSON.stringify(id)} is not a UUIDv4`);
+  return id;
 }

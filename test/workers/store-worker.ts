@@ -11,10 +11,12 @@ const namespace = (env as { PERSIST?: DurableObjectNamespace<PersistDurableObjec
 const store = new DurableObjectStore(namespace);
 
 interface Command {
-  op: "get" | "set" | "delete" | "locks" | "lease";
+  op: "get" | "set" | "delete" | "locks" | "lease" | "index" | "indexed" | "unindex";
   id: string;
   data: string;
   ttl: number;
+  user: string;
+  ids?: string[];
 }
 
 /** How `lock()` went, step by step, in one request (workerd cancels a request left waiting on another). */
@@ -47,7 +49,10 @@ async function lease(id: string): Promise<string[]> {
   return steps;
 }
 
-async function run({ op, id, data, ttl }: Command): Promise<unknown> {
+async function run({ op, id, data, ttl, user, ids }: Command): Promise<unknown> {
+  if (op === "index") return store.index(user, id, data, ttl);
+  if (op === "indexed") return store.indexed(user);
+  if (op === "unindex") return store.unindex(user, ids);
   if (op === "get") return store.get(id, ttl);
   if (op === "set") return store.set(id, data, ttl);
   if (op === "delete") return store.delete(id);
