@@ -1,0 +1,335 @@
+// Adversarial review of issue #21 parts 1 and 2 (user-scoped state, sessions): each test is a
+// promise of docs/users.md driven through app.request() over real stores; two FileStores of one
+// directory stand for two processes.
+import { Hono } from "hono";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import {
+  FileStore,
+  MemoryStore,
+  type Persisted,
+  type PersistSessionOptions,
+  persist,
+  persistInfo,
+  persistSession,
+  type Store,
+} from "../src/index.js";
+import { Browser, SECRET, tempDir } from "./helpers.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the test app
+type Json = any;
+
+const OLD_SECRET = "an-older-secret-that-is-at-least-32-chars-long";
+
+@persist("review-account")
+class Account {
+  user: string | undefined = undefined;
+}
+interface Account extends Persisted {}
+
+@persist("review-visits")
+class Visits {
+  n = 0;
+}
+
+let mergeCalls = 0;
+
+@persist("review-prefs", {
+  scope: "user",
+  merge(user: Prefs, anonymous: Prefs) {
+    mergeCalls++;
+    for (const pin of anonymous.pins) if (!user.pins.includes(pin)) user.pins.push(pin);
+  },
+})
+class Prefs {
+  pins: string[] = [];
+}
+interface Prefs extends Persisted {}
+
+let dir: string;
+let removeDir: () => void;
+let errors: string[];
+beforeEach(() => {
+  mergeCalls = 0;
+  errors = [];
+  ({ dir, remove: removeDir } = tempDir());
+});
+afterEach(() => removeDir());
+
+const logger = { warn: () => {}, error: (m: unknown) => void errors.push(String(m)) };
+
+/** The demo's sign-in, kept in a per-browser state (Account). */
+function accountApp(
+  store: Store,
+  options: Partial<PersistSessionOptions> = {},
+  routes?: (app: Hono, persisted: ReturnType<typeof persistSession>) => void,
+) {
+  const persisted = persistSession({
+    secret: SECRET,
+    store,
+    user: () => new Account().user,
+    device: (c) => c.req.header("User-Agent"),
+    logger,
+    ...options,
+  });
+  const app = new Hono();
+  app.use(persisted);
+  app.post("/signin/:user", (c) => {
+    new Account().user = c.req.param("user");
+    return c.text("in");
+  });
+  app.post("/signout", async (c) => {
+    const account: Account = new Account();
+    await account.clearCookieState();
+    return c.text("out");
+  });
+  app.post("/visit", (c) => c.text(String(++new Visits().n)));
+  app.get("/whoami", (c) => c.text(new Account().user ?? "nobody"));
+  routes?.(app, persisted);
+  app.onError((error, c) => c.text(String(error), 500));
+  return { app, persisted };
+}
+
+/** The user from header `x-user`, as an auth middleware would put it in the context. */
+function headerApp(store: Store, options: Partial<PersistSessionOptions> = {}) {
+  const persisted = persistSession({
+    secret: SECRET,
+    store,
+    user: (c) => {
+      const user = c.req.header("x-user");
+      return user === undefined ? undefined : (JSON.parse(user) as string);
+    },
+    logger,
+    ...options,
+  });
+  const app = new Hono();
+  app.use(persisted);
+  app.get("/prefs", (c) => {
+    const prefs = new Prefs();
+    return c.json({ pins: prefs.pins, ...persistInfo(prefs) });
+  });
+  app.post("/pin/:name", (c) => {
+    new Prefs().pins.push(c.req.param("name"));
+    return c.text("ok");
+  });
+  app.onError((error, c) => c.text(String(error), 500));
+  return { app, persisted };
+}
+
+const post = (device = "A") => ({ method: "POST", headers: { "User-Agent": device } });
+/** Header `x-user`: the id as JSON in ASCII, so that any string (a lone surrogate) gets there. */
+const as = (user: string) => ({
+  headers: {
+    "x-user": JSON.stringify(user).replace(
+      /[\u007f-\uffff]/g,
+      (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    ),
+  },
+});
+const postAs = (user?: string) => ({ method: "POST", ...(user && as(user)) });
+
+for (const [name, makeStore] of [
+  ["MemoryStore", () => new MemoryStore({ sweepInterval: 0 })],
+  ["FileStore", () => new FileStore({ dir, sweepInterval: 0 })],
+] as const) {
+  describe(`sessions after sign-out or a change of user, on ${name}`, () => {
+    test("signing out takes every state of the browser off the user's list", async () => {
+      const { app, persisted } = accountApp(makeStore());
+      const browser = new Browser(app);
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
+        ["review-account", "review-visits"],
+      ]);
+      await browser.request("/signout", post());
+      expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+      // Found now: [{ keys: ["review-visits"] }], a browser ann is no longer signed in on.
+      expect(await persisted.sessions("ann")).toEqual([]);
+    });
+
+    test("a browser now bob's is not ann's to end", async () => {
+      const { app, persisted } = accountApp(makeStore());
+      const browser = new Browser(app);
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      // Another user signs in on the same browser (no sign-out in between).
+      await browser.request("/signin/bob", post());
+      expect(await (await browser.request("/visit", post())).text()).toBe("2");
+      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([
+        ["review-account", "review-visits"],
+      ]);
+      // ann signs out everywhere: bob stays signed in, his state untouched.
+      expect(await persisted.endSessions("ann")).toBe(0);
+      expect(await (await browser.request("/whoami")).text()).toBe("bob");
+      expect(await (await browser.request("/visit", post())).text()).toBe("3");
+    });
+
+    test("signed out, then in again at once: the browser is listed and ended", async () => {
+      const { app, persisted } = accountApp(makeStore());
+      const browser = new Browser(app);
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      await browser.request("/signin/bob", post());
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
+        ["review-account", "review-visits"],
+      ]);
+      expect(await persisted.endSessions("ann")).toBe(1);
+      expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+    });
+
+    test("a lone surrogate is no user id for sessions(), endSessions(), forgetUser()", async () => {
+      const store = makeStore();
+      const { app, persisted } = headerApp(store);
+      // "\ud800x" and "\ufffdx" are one string in UTF-8, so one derived id.
+      await app.request("/pin/kept", postAs("\ufffdx"));
+      await expect(persisted.forgetUser("\ud800x")).rejects.toThrow(TypeError);
+      await expect(persisted.sessions("\ud800x")).rejects.toThrow(TypeError);
+      await expect(persisted.endSessions("\ud800x")).rejects.toThrow(TypeError);
+      expect((await (await app.request("/prefs", as("\ufffdx"))).json<Json>()).pins).toEqual([
+        "kept",
+      ]);
+    });
+  });
+
+  describe(`what holds on ${name}`, () => {
+    test("endSessions() with another user's browsers ends nothing of them", async () => {
+      const { app, persisted } = accountApp(makeStore());
+      const [annB, bobB] = [new Browser(app), new Browser(app)];
+      await annB.request("/signin/ann", post("Ann"));
+      await bobB.request("/signin/bob", post("Bob"));
+      const bobs = (await persisted.sessions("bob")).map((s) => s.browser);
+      expect(bobs).toHaveLength(1);
+      expect(await persisted.endSessions("ann", { browsers: bobs })).toBe(0);
+      expect(await (await bobB.request("/whoami")).text()).toBe("bob");
+      expect(await (await annB.request("/whoami")).text()).toBe("ann");
+    });
+
+    test("odd user ids: __proto__, 1,024 units of emoji, constructor; never-seen users", async () => {
+      const store = makeStore();
+      const { app, persisted } = headerApp(store);
+      const ids = ["__proto__", "constructor", "😀".repeat(512), "a\u0000b"];
+      for (const [i, id] of ids.entries()) await app.request(`/pin/${i}`, postAs(id));
+      for (const id of ids) {
+        const info = (await (await app.request("/prefs", as(id))).json<Json>()) as Json;
+        expect(info.scope).toBe("user");
+        expect(info.pins).toHaveLength(1);
+        expect(JSON.stringify(info)).not.toContain(id);
+      }
+      expect(await persisted.sessions("never-seen")).toEqual([]);
+      expect(await persisted.endSessions("never-seen")).toBe(0);
+      await expect(persisted.forgetUser("never-seen")).resolves.toBeUndefined();
+    });
+
+    test("a device string of 10 KB with control characters is cut, listed as given", async () => {
+      const device = `\u0001"<x>\\\n${"d".repeat(10_000)}`;
+      const { app, persisted } = accountApp(makeStore(), { device: () => device });
+      await new Browser(app).request("/signin/ann", post());
+      expect((await persisted.sessions("ann")).map((s) => s.device)).toEqual([
+        device.slice(0, 200),
+      ]);
+    });
+
+    test("a resolver whose promise rejects fails that request only", async () => {
+      let fail = true;
+      const app = new Hono();
+      app.use(
+        persistSession({
+          secret: SECRET,
+          store: makeStore(),
+          logger,
+          user: async () => {
+            if (fail) throw new Error("auth down");
+            return "ann";
+          },
+        }),
+      );
+      app.get("/", (c) => c.json(persistInfo(new Prefs())));
+      app.onError((error, c) => c.text(String(error), 500));
+      const failed = await app.request("/");
+      expect(failed.status).toBe(500);
+      expect(await failed.text()).toMatch(/auth down/);
+      fail = false;
+      expect((await (await app.request("/")).json<Json>()).scope).toBe("user");
+    });
+
+    test("both secrets' ids hold a state: the new one wins", async () => {
+      const store = makeStore();
+      await headerApp(store, { secret: OLD_SECRET }).app.request("/pin/old", postAs("ann"));
+      await headerApp(store, { secret: SECRET }).app.request("/pin/new", postAs("ann"));
+      const { app } = headerApp(store, { secret: [SECRET, OLD_SECRET] });
+      expect((await (await app.request("/prefs", as("ann"))).json<Json>()).pins).toEqual(["new"]);
+    });
+
+    test("concurrent first requests after a rotation adopt the old state once", async () => {
+      const store = makeStore();
+      await headerApp(store, { secret: OLD_SECRET }).app.request("/pin/kept", postAs("ann"));
+      const { app } = headerApp(store, { secret: [SECRET, OLD_SECRET] });
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => app.request(`/pin/p${i}`, postAs("ann"))),
+      );
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      const pins = (await (await app.request("/prefs", as("ann"))).json<Json>()).pins;
+      expect([...pins].sort()).toEqual(["kept", "p0", "p1", "p2", "p3"]);
+    });
+
+    test("merge when the class has no anonymous state: no call", async () => {
+      const { app } = headerApp(makeStore());
+      await app.request("/pin/a", postAs("ann"));
+      expect(mergeCalls).toBe(0);
+    });
+  });
+}
+
+describe("a user's lock across two processes (two FileStores of one directory)", () => {
+  test("clearCookieState() then `new` in one request keeps the user's lock", async () => {
+    let atGate!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      atGate = resolve;
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const one = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: { timeout: 1 } });
+    one.app.post("/reset", async (c) => {
+      const prefs: Prefs = new Prefs();
+      await prefs.clearCookieState();
+      new Prefs().pins.push("after-reset");
+      atGate();
+      await gate;
+      return c.text("reset");
+    });
+    const two = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: { timeout: 1 } });
+    await one.app.request("/pin/before", postAs("ann"));
+    const reset = one.app.request("/reset", postAs("ann"));
+    await arrived;
+    // The other process's request must wait for the user's lock (here: time out, 503).
+    // Found now: 200 at once, then one of the two changes is lost.
+    const other = await two.app.request("/pin/other", postAs("ann"));
+    open();
+    expect((await reset).status).toBe(200);
+    expect(other.status).toBe(503);
+    expect((await (await two.app.request("/prefs", as("ann"))).json<Json>()).pins).toEqual([
+      "after-reset",
+    ]);
+  });
+
+  test("concurrent sign-ins with one anonymous cookie on two processes merge once", async () => {
+    const one = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: true });
+    const two = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: true });
+    const browser = new Browser(one.app);
+    await browser.request("/pin/cart", postAs());
+    const cookie = `review-prefs=${browser.cookies.get("review-prefs")}`;
+    const answers = await Promise.all(
+      [one, two, one, two].map(({ app }) =>
+        app.request("/prefs", { headers: { cookie, ...as("ann").headers } }),
+      ),
+    );
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(mergeCalls).toBe(1);
+    expect((await (await two.app.request("/prefs", as("ann"))).json<Json>()).pins).toEqual([
+      "cart",
+    ]);
+  });
+});
