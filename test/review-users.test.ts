@@ -2,6 +2,7 @@
 // promise of docs/users.md driven through app.request() over real stores; two FileStores of one
 // directory stand for two processes.
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import {
   FileStore,
@@ -111,7 +112,9 @@ function headerApp(store: Store, options: Partial<PersistSessionOptions> = {}) {
     new Prefs().pins.push(c.req.param("name"));
     return c.text("ok");
   });
-  app.onError((error, c) => c.text(String(error), 500));
+  app.onError((error, c) =>
+    error instanceof HTTPException ? error.getResponse() : c.text(String(error), 500),
+  );
   return { app, persisted };
 }
 
