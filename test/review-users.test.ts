@@ -14,6 +14,7 @@ import {
   persistSession,
   type Store,
 } from "../src/index.js";
+import { type Recorded, recorder } from "./fixtures/hook-recorder.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the test app
@@ -276,6 +277,133 @@ for (const [name, makeStore] of [
       expect([...pins].sort()).toEqual(["kept", "p0", "p1", "p2", "p3"]);
     });
 
+    test("an option `device` answering no string: the request goes on, listed without one", async () => {
+      const { app, persisted } = accountApp(makeStore(), {
+        device: () => ({ ua: "x" }) as unknown as string,
+      });
+      const browser = new Browser(app);
+      // Found now: 500, TypeError: config.device(...)?.slice is not a function.
+      expect((await browser.request("/signin/ann", post())).status).toBe(200);
+      expect(await (await browser.request("/whoami")).text()).toBe("ann");
+      expect((await persisted.sessions("ann")).map((s) => s.device)).toEqual([undefined]);
+    });
+
+    test("no `expired` event for a user with nothing stored, rotated secrets or not", async () => {
+      const events: Recorded[] = [];
+      const hooks = recorder((event) => void events.push(event));
+      const store = makeStore();
+      await headerApp(store, { hooks }).app.request("/prefs", as("ann"));
+      await headerApp(store, { hooks, secret: [SECRET, OLD_SECRET] }).app.request(
+        "/prefs",
+        as("bob"),
+      );
+      expect(events.map((e) => e.name)).toEqual([]);
+    });
+
+    test("ending every session from inside a request, the current one too", async () => {
+      const store = makeStore();
+      const options = store instanceof FileStore ? { lock: { timeout: 2 } } : {};
+      const { app } = accountApp(store, options, (app, persisted) =>
+        app.post("/end-all", async (c) => {
+          new Visits().n++;
+          const ended = await persisted.endSessions("ann");
+          // Changed after its end: not saved.
+          new Visits().n++;
+          return c.text(String(ended));
+        }),
+      );
+      const [laptop, phone] = [new Browser(app), new Browser(app)];
+      await laptop.request("/signin/ann", post("L"));
+      await laptop.request("/visit", post("L"));
+      await phone.request("/signin/ann", post("P"));
+      expect(await (await laptop.request("/end-all", post("L"))).text()).toBe("2");
+      for (const browser of [laptop, phone]) {
+        expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+        expect(await (await browser.request("/visit", post())).text()).toBe("1");
+      }
+    });
+
+    test("a browser ended while its request is mid-handler saves nothing back", async () => {
+      let atGate!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        atGate = resolve;
+      });
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const { app, persisted } = accountApp(makeStore(), {}, (app) =>
+        app.post("/slow", async (c) => {
+          new Visits().n++;
+          atGate();
+          await gate;
+          new Visits().n += 10;
+          new Account().user = "mallory";
+          return c.text("slow");
+        }),
+      );
+      const browser = new Browser(app);
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      const slow = browser.request("/slow", post());
+      await arrived;
+      expect(await persisted.endSessions("ann")).toBe(1);
+      open();
+      expect((await slow).status).toBe(200);
+      expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+      expect(await (await browser.request("/visit", post())).text()).toBe("1");
+    });
+
+    test("sessions after regenerate(): one browser, then ended", async () => {
+      const { app, persisted } = accountApp(makeStore(), {}, (app) =>
+        app.post("/regenerate", async (c) => {
+          await new Account().regenerate();
+          return c.text("moved");
+        }),
+      );
+      const browser = new Browser(app);
+      await browser.request("/signin/ann", post());
+      await browser.request("/visit", post());
+      await browser.request("/regenerate", post());
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
+        ["review-account", "review-visits"],
+      ]);
+      expect(await persisted.endSessions("ann")).toBe(1);
+      expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+    });
+
+    test("sessions recorded under an older secret are listed and ended after a rotation", async () => {
+      const store = makeStore();
+      const old = accountApp(store, { secret: OLD_SECRET });
+      const browser = new Browser(old.app);
+      await browser.request("/signin/ann", post("Old"));
+      const rotated = accountApp(store, { secret: [SECRET, OLD_SECRET] });
+      expect((await rotated.persisted.sessions("ann")).map((s) => s.device)).toEqual(["Old"]);
+      expect(await rotated.persisted.endSessions("ann")).toBe(1);
+      expect(await rotated.persisted.sessions("ann")).toEqual([]);
+      expect(await (await browser.request("/whoami")).text()).toBe("nobody");
+    });
+
+    test("except current, from a browser with no state yet: only the others end", async () => {
+      const { app } = accountApp(
+        makeStore(),
+        { user: (c) => c.req.header("x-user") },
+        (app, persisted) =>
+          app.post("/end-others", async (c) =>
+            c.text(String(await persisted.endSessions("ann", { except: "current" }))),
+          ),
+      );
+      const other = new Browser(app);
+      await other.request("/visit", { method: "POST", headers: { "x-user": "ann" } });
+      const fresh = new Browser(app);
+      const answer = await fresh.request("/end-others", {
+        method: "POST",
+        headers: { "x-user": "ann" },
+      });
+      expect(await answer.text()).toBe("1");
+      expect(await (await other.request("/visit", post())).text()).toBe("1");
+    });
+
     test("merge when the class has no anonymous state: no call", async () => {
       const { app } = headerApp(makeStore());
       await app.request("/pin/a", postAs("ann"));
@@ -283,6 +411,18 @@ for (const [name, makeStore] of [
     });
   });
 }
+
+describe("a user's cached state, deleted by another process", () => {
+  test("forgetUser() on one process: the other's next request starts fresh", async () => {
+    const one = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: true });
+    const two = headerApp(new FileStore({ dir, sweepInterval: 0 }), { lock: true });
+    await one.app.request("/pin/a", postAs("ann"));
+    await two.persisted.forgetUser("ann");
+    expect((await (await one.app.request("/prefs", as("ann"))).json<Json>()).pins).toEqual([]);
+    await one.app.request("/pin/b", postAs("ann"));
+    expect((await (await two.app.request("/prefs", as("ann"))).json<Json>()).pins).toEqual(["b"]);
+  });
+});
 
 describe("a user's lock across two processes (two FileStores of one directory)", () => {
   test("clearCookieState() then `new` in one request keeps the user's lock", async () => {
