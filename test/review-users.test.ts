@@ -476,3 +476,47 @@ describe("a user's lock across two processes (two FileStores of one directory)",
     ]);
   });
 });
+
+describe("a user's state cleared on one device while another device's request arrives", () => {
+  test("the other device's change, answered 200 meanwhile, is not lost", async () => {
+    let deleting!: () => void;
+    const inDelete = new Promise<void>((resolve) => {
+      deleting = resolve;
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    class SlowDelete extends MemoryStore {
+      slow = false;
+      override async delete(id: string): Promise<void> {
+        if (this.slow) {
+          deleting();
+          await gate;
+        }
+        return super.delete(id);
+      }
+    }
+    const store = new SlowDelete({ sweepInterval: 0 });
+    const { app } = headerApp(store);
+    app.post("/reset", async (c) => {
+      const prefs: Prefs = new Prefs();
+      await prefs.clearCookieState();
+      new Prefs().pins.push("a");
+      return c.text("reset");
+    });
+    await app.request("/pin/old", postAs("ann"));
+    store.slow = true;
+    const reset = app.request("/reset", postAs("ann"));
+    await inDelete;
+    store.slow = false;
+    // The phone's request, while the laptop's clear deletes the entry.
+    const phone = app.request("/pin/b", postAs("ann"));
+    open();
+    expect((await reset).status).toBe(200);
+    expect((await phone).status).toBe(200);
+    const pins = (await (await app.request("/prefs", as("ann"))).json<Json>()).pins;
+    // Found now: ["a"]: the phone's "b", answered 200, was overwritten (or deleted).
+    expect([...pins].sort()).toEqual(["a", "b"]);
+  });
+});
