@@ -520,3 +520,122 @@ describe("a user's state cleared on one device while another device's request ar
     expect([...pins].sort()).toEqual(["a", "b"]);
   });
 });
+
+describe("merge, further", () => {
+  test("the anonymous state is of an older version: migrated, then merged", async () => {
+    const merged: unknown[] = [];
+    const V1 = persist("review-mig", { scope: "user", merge: () => {} })(
+      class {
+        tags = "a,b";
+      },
+    );
+    const store = new MemoryStore({ sweepInterval: 0 });
+    const app1 = new Hono();
+    app1.use(persistSession({ secret: SECRET, store, logger }));
+    app1.post("/", (c) => {
+      (new V1() as { tags: string }).tags = "x,y";
+      return c.text("ok");
+    });
+    const browser = new Browser(app1);
+    await browser.request("/", { method: "POST" });
+    const V2 = persist("review-mig", {
+      scope: "user",
+      version: 2,
+      migrate: (fields) => ({ list: String(fields.tags).split(",") }),
+      merge(user: { list: string[] }, anonymous: { list: string[] }) {
+        merged.push(anonymous.list);
+        user.list.push(...anonymous.list);
+      },
+    })(
+      class {
+        list: string[] = [];
+      },
+    );
+    const app2 = new Hono();
+    app2.use(persistSession({ secret: SECRET, store, logger, user: () => "ann" }));
+    app2.get("/", (c) => c.json((new V2() as { list: string[] }).list));
+    const signedIn = new Browser(app2);
+    signedIn.cookies.set("review-mig", browser.cookies.get("review-mig") as string);
+    expect(await (await signedIn.request("/")).json()).toEqual(["x", "y"]);
+    expect(merged).toEqual([["x", "y"]]);
+    expect(signedIn.cookies.size).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  test("with `lock`, a merge that throws leaves no lock held; the retry merges", async () => {
+    let refuse = true;
+    const Cart = persist("review-cart", {
+      scope: "user",
+      merge(user: { items: string[] }, anonymous: { items: string[] }) {
+        if (refuse) throw new Error("merge refused");
+        user.items.push(...anonymous.items);
+      },
+    })(
+      class {
+        items: string[] = [];
+      },
+    );
+    const app = new Hono();
+    app.use(
+      persistSession({
+        secret: SECRET,
+        store: new FileStore({ dir, sweepInterval: 0 }),
+        lock: { timeout: 1 },
+        logger,
+        user: (c) => c.req.header("x-user"),
+      }),
+    );
+    app.post("/add", (c) => {
+      (new Cart() as { items: string[] }).items.push("book");
+      return c.text("ok");
+    });
+    app.get("/", (c) => c.json((new Cart() as { items: string[] }).items));
+    app.onError((error, c) => c.text(String(error), 500));
+    const browser = new Browser(app);
+    await browser.request("/add", { method: "POST" });
+    const failed = await browser.request("/", { headers: { "x-user": "ann" } });
+    expect(failed.status).toBe(500);
+    refuse = false;
+    const retried = await browser.request("/", { headers: { "x-user": "ann" } });
+    expect(retried.status).toBe(200);
+    expect(await retried.json()).toEqual(["book"]);
+    expect(browser.cookies.size).toBe(0);
+  });
+});
+
+describe("the store never sees the user's id", () => {
+  test("no file of a FileStore, nor a hook event, names the user", async () => {
+    const user = "ann.lee@example.com";
+    const events: Recorded[] = [];
+    const store = new FileStore({ dir, sweepInterval: 0 });
+    const { app, persisted } = accountApp(store, {
+      lock: true,
+      hooks: recorder((event) => void events.push(event)),
+    });
+    app.post("/dark", (c) => {
+      new Prefs().pins.push("dark");
+      return c.text("ok");
+    });
+    const browser = new Browser(app);
+    await browser.request(`/signin/${user}`, post());
+    await browser.request("/dark", post());
+    expect(await persisted.sessions(user)).toHaveLength(1);
+    const { readdirSync, readFileSync, statSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const seen: string[] = [];
+    const walk = (path: string) => {
+      for (const name of readdirSync(path)) {
+        const full = join(path, name);
+        seen.push(name);
+        if (statSync(full).isDirectory()) walk(full);
+        else seen.push(readFileSync(full, "utf8"));
+      }
+    };
+    walk(dir);
+    // The Account state holds it (the app's own data); nothing else does.
+    const naming = seen.filter((text) => text.includes("example.com"));
+    expect(naming).toHaveLength(1);
+    expect(naming[0]).toContain('"user"');
+    expect(JSON.stringify(events)).not.toContain("example.com");
+  });
+});
