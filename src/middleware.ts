@@ -78,10 +78,14 @@ export function persistSession(options: PersistSessionOptions): PersistSession {
     } finally {
       if (scope.stage === "open") scope.stage = "closed";
       for (const live of scope.held) release(live);
+      // The request failed after `endSessions()`: its locked pass still runs, behind the error.
+      if (scope.after && scope.stage === "failed") {
+        runAfter(scope).catch((error: unknown) => config.logger.error(error));
+      }
     }
     if (scope.after) {
       try {
-        for (const task of scope.after) await task();
+        await runAfter(scope);
       } finally {
         writeCookies(scope);
       }
@@ -95,6 +99,11 @@ export function persistSession(options: PersistSessionOptions): PersistSession {
     forgetUser: (user: string, options?: { keys?: readonly string[] }) =>
       forgetUser(config, user, options),
   });
+}
+
+/** What the request left for once its locks are released (sessions.ts), one at a time. */
+async function runAfter(scope: Scope): Promise<void> {
+  for (const task of scope.after ?? []) await task();
 }
 
 /** Loads the state of every key whose cookie verifies; tampered or unknown ids start fresh. */

@@ -2,7 +2,16 @@
 // `forgetUser`), through app.request() over MemoryStore and FileStore; the lock test over two
 // FileStores of one directory, as two processes would share it.
 import { Hono } from "hono";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  onTestFinished,
+  test,
+} from "vitest";
 import {
   FileStore,
   MemoryStore,
@@ -12,6 +21,9 @@ import {
   persistSession,
   type Store,
 } from "../src/index.js";
+import { RedisStore } from "../src/stores/redis.js";
+import { hasRedisServer, type RedisServer, startRedisServer } from "./fixtures/redis-server.js";
+import { until } from "./fixtures/store-app.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
 @persist("sessions-account")
@@ -177,6 +189,38 @@ for (const [name, makeStore] of [
   });
 }
 
+describe("a browser whose user changed between requests (a token, not a state)", () => {
+  for (const [name, makeStore] of [
+    ["MemoryStore", () => new MemoryStore({ sweepInterval: 0 })],
+    ["FileStore", () => new FileStore({ dir, sweepInterval: 0 })],
+  ] as const) {
+    test(`is the new user's only, on ${name}`, async () => {
+      const persisted = persistSession({
+        secret: SECRET,
+        store: makeStore(),
+        user: (c) => c.req.header("x-user"),
+      });
+      const app = new Hono();
+      app.use(persisted);
+      app.post("/visit", (c) => c.text(String(++new Visits().n)));
+      const browser = new Browser(app);
+      const as = (user: string) => ({ method: "POST", headers: { "x-user": user } });
+      await browser.request("/visit", as("ann"));
+      // ann's token expired; bob signed in on the same browser: no request saw both.
+      expect(await (await browser.request("/visit", as("bob"))).text()).toBe("2");
+      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([["sessions-visits"]]);
+      expect(await persisted.sessions("ann")).toEqual([]);
+      expect(await persisted.endSessions("ann")).toBe(0);
+      expect(await (await browser.request("/visit", as("bob"))).text()).toBe("3");
+      // And back: ann's again, bob's no more.
+      await browser.request("/visit", as("ann"));
+      expect(await persisted.endSessions("bob")).toBe(0);
+      expect(await persisted.endSessions("ann")).toBe(1);
+      expect(await (await browser.request("/visit", as("ann"))).text()).toBe("1");
+    });
+  }
+});
+
 describe("the index is written when needed only", () => {
   class Counting extends MemoryStore {
     indexes = 0;
@@ -211,10 +255,11 @@ describe("the index is written when needed only", () => {
     const { app } = makeApp(store);
     const browser = new Browser(app);
     await browser.request("/signin/ann", post("A"));
-    expect(store.indexes).toBe(1);
+    // Each record is two writes: under the user, and the state's owner.
+    expect(store.indexes).toBe(2);
     for (let i = 0; i < 5; i++) await browser.request("/visit", post("A"));
     // The visits state, recorded once; the account's record is fresh.
-    expect(store.indexes).toBe(2);
+    expect(store.indexes).toBe(4);
   });
 
   test("a first record that fails fails the request; a refresh that fails is logged", async () => {
@@ -252,63 +297,96 @@ describe("the index is written when needed only", () => {
   });
 });
 
-describe("ending sessions with `lock`, across two stores of one directory", () => {
-  test("ending a browser whose request is under way elsewhere: no deadlock, and it stays ended", async () => {
-    let loaded: (() => void) | undefined;
-    let arrived!: () => void;
-    const phoneArrived = new Promise<void>((resolve) => {
-      arrived = resolve;
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const one = makeApp(
-      new FileStore({ dir, sweepInterval: 0 }),
-      { lock: true },
-      (app, persisted) =>
+describe("ending sessions with `lock`, across two stores (two processes' views of one)", () => {
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    if (hasRedisServer()) redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.dispose();
+  });
+  const stores = {
+    FileStore: () => new FileStore({ dir, sweepInterval: 0 }),
+    // Writes after a delete land for sure here (a FileStore may drop one).
+    RedisStore: () => new RedisStore({ url: redis?.url ?? "", prefix: `sessions-${dir}:` }),
+  };
+  // The ending request answers, or its save fails after endSessions() (its locked pass then
+  // runs behind the error response).
+  test.for([
+    ["FileStore", "answers", false],
+    ["RedisStore", "answers", false],
+    ["RedisStore", "fails to save after it", true],
+  ] as const)(
+    "%s: ending a browser whose request is under way elsewhere: no deadlock, it stays ended (the ending request %s)",
+    async ([kind, , fails], { skip }) => {
+      if (kind === "RedisStore" && !redis) skip();
+      const made = [stores[kind](), stores[kind]()] as const;
+      onTestFinished(async () => {
+        await Promise.all(made.map((store) => store.close?.()));
+      });
+      let loaded: (() => void) | undefined;
+      let holding!: () => void;
+      const laptopHolds = new Promise<void>((resolve) => {
+        holding = resolve;
+      });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const one = makeApp(made[0], { lock: true }, (app, persisted) =>
         app.post("/end-others-later", async (c) => {
           new Prefs(); // the user's lock is held by this request from its start
+          holding();
           await gate;
-          return c.text(String(await persisted.endSessions("ann", { except: "current" })));
+          const ended = await persisted.endSessions("ann", { except: "current" });
+          // Fails the middleware's own save (not the handler, whose throw Hono answers).
+          if (fails) new Account().user = "x".repeat(2 ** 21);
+          return c.text(String(ended));
         }),
-    );
-    const two = makeApp(
-      new FileStore({ dir, sweepInterval: 0 }),
-      {
-        lock: true,
-        // The phone's browser states are loaded, so locked: next it waits for the user's lock.
-        hooks: { loaded: (event) => void (event.key === "sessions-visits" && loaded?.()) },
-      },
-      // The phone's request changes its state after the end was asked.
-      (app) =>
-        app.post("/slow-visit", async (c) => {
-          arrived();
-          new Prefs().theme = "dark";
-          return c.text(String(++new Visits().n));
-        }),
-    );
-    const laptop = new Browser(one.app);
-    const phone = new Browser(two.app);
-    await laptop.request("/signin/ann", post("Laptop"));
-    await phone.request("/signin/ann", post("Phone"));
-    await phone.request("/visit", post("Phone"));
-    const started = Date.now();
-    const ending = laptop.request("/end-others-later", post("Laptop"));
-    // The laptop's request holds the user's lock; the phone's takes its browser lock, then waits.
-    const locked = new Promise<void>((resolve) => {
-      loaded = resolve;
-    });
-    const visit = phone.request("/slow-visit", post("Phone"));
-    await locked;
-    release();
-    const ended = await ending;
-    expect(await ended.text()).toBe("1");
-    expect(Date.now() - started).toBeLessThan(4_000);
-    expect((await visit).status).toBe(200);
-    await phoneArrived;
-    // Whatever the phone's request saved back was deleted under its lock before the answer.
-    expect(await (await phone.request("/whoami")).text()).toBe("nobody");
-    expect(await (await phone.request("/visit", post("Phone"))).text()).toBe("1");
-  });
+      );
+      const phoneStore = made[1];
+      const two = makeApp(
+        phoneStore,
+        {
+          lock: true,
+          // The phone's browser states are loaded, so locked: next it waits for the user's lock.
+          hooks: { loaded: (event) => void (event.key === "sessions-visits" && loaded?.()) },
+        },
+        // The phone's request changes its state after the end was asked.
+        (app) =>
+          app.post("/slow-visit", (c) => {
+            new Prefs().theme = "dark";
+            return c.text(String(++new Visits().n));
+          }),
+      );
+      const laptop = new Browser(one.app);
+      const phone = new Browser(two.app);
+      await laptop.request("/signin/ann", post("Laptop"));
+      await phone.request("/signin/ann", post("Phone"));
+      await phone.request("/visit", post("Phone"));
+      // What the phone's request saves back.
+      const phoneVisits = phone.cookie("sessions-visits")?.split(".")[0] as string;
+      const started = Date.now();
+      const ending = laptop.request("/end-others-later", post("Laptop"));
+      // The laptop's request holds the user's lock; the phone's takes its browser lock, then waits.
+      await laptopHolds;
+      const locked = new Promise<void>((resolve) => {
+        loaded = resolve;
+      });
+      const visit = phone.request("/slow-visit", post("Phone"));
+      await locked;
+      release();
+      const ended = await ending;
+      expect(await ended.text()).toMatch(fails ? /STATE_TOO_LARGE|over `maxBytes`/ : /^1$/);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect((await visit).status).toBe(200);
+      // Whatever the phone's request saved back is deleted under its lock: before the answer, or
+      // just after the failed one.
+      if (fails)
+        await until(async () => (await phoneStore.get(phoneVisits, 60)) === undefined, 4_000);
+      expect(await phoneStore.get(phoneVisits, 60)).toBeUndefined();
+      expect(await (await phone.request("/whoami")).text()).toBe("nobody");
+      expect(await (await phone.request("/visit", post("Phone"))).text()).toBe("1");
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import type { Live } from "./live.js";
+import type { Config } from "./scope.js";
 
 /*
  * The lives of one store in this process (`Config.lives`, by `Live.cacheKey`), least recently
@@ -71,7 +72,47 @@ export function retire(live: Live): string {
 }
 
 export function unretire(live: Live, key: string): void {
-  live.config.retired.delete(key);
+  unretireKey(live.config, key);
+}
+
+/**
+ * Requests waiting for a retired key to be given back (users' states, user.ts), by key, for
+ * each store's retired set.
+ */
+const waitingBy = new WeakMap<
+  ReadonlySet<string>,
+  Map<string, { promise: Promise<void>; resolve: () => void }>
+>();
+
+/** Requests with `key` read the store again (its entry is deleted, or its move ended). */
+export function unretireKey(config: Pick<Config, "retired">, key: string): void {
+  config.retired.delete(key);
+  const waiting = waitingBy.get(config.retired);
+  const waiter = waiting?.get(key);
+  if (waiter) {
+    waiting?.delete(key);
+    waiter.resolve();
+  }
+}
+
+/** Resolves once `key` is no longer retired; `undefined` when it is not. */
+export function unretired(config: Pick<Config, "retired">, key: string): Promise<void> | undefined {
+  if (!config.retired.has(key)) return undefined;
+  let waiting = waitingBy.get(config.retired);
+  if (!waiting) {
+    waiting = new Map();
+    waitingBy.set(config.retired, waiting);
+  }
+  let waiter = waiting.get(key);
+  if (!waiter) {
+    let resolve!: () => void;
+    const promise = new Promise<void>((done) => {
+      resolve = done;
+    });
+    waiter = { promise, resolve };
+    waiting.set(key, waiter);
+  }
+  return waiter.promise;
 }
 
 /**

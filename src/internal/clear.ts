@@ -1,7 +1,7 @@
-import { retire, unretire } from "./cache.js";
+import { remember, retire, unretire } from "./cache.js";
 import { emit } from "./hooks.js";
-import { type Live, storeFailure } from "./live.js";
-import { expireCookie, openScope } from "./scope.js";
+import { Live, storeFailure } from "./live.js";
+import { expireCookie, openScope, type Scope } from "./scope.js";
 import { unindexCleared } from "./sessions.js";
 import { settled } from "./writer.js";
 
@@ -11,8 +11,13 @@ import { settled } from "./writer.js";
  */
 export async function clear(live: Live): Promise<void> {
   const scope = openScope();
+  // This request's instance of a user's state: its successor keeps the user's lock.
+  let successor: Scope | undefined;
   if (scope) {
-    if (scope.lives.get(live.info.key) === live) scope.lives.delete(live.info.key);
+    if (scope.lives.get(live.info.key) === live) {
+      scope.lives.delete(live.info.key);
+      if (live.user !== undefined) successor = scope;
+    }
     scope.issue?.delete(live);
     // A user's state has no cookie: the key's cookie, if any, is the browser's anonymous state.
     if (live.user === undefined) expireCookie(scope, live.info.key);
@@ -37,9 +42,27 @@ export async function clear(live: Live): Promise<void> {
     if (live.hooks && (ending || deleting)) emit(live, "cleared", start, live.data);
     if (deleting) await unindexCleared(live, live.id);
   } catch (error) {
+    successor = undefined;
     throw storeFailure(live, "delete", error);
   } finally {
     unretire(live, key);
-    live.releaseLock();
+    if (successor?.stage === "open" && !successor.lives.has(live.info.key)) {
+      startAgain(successor, live);
+    } else live.releaseLock();
   }
+}
+
+/**
+ * A user's state cleared by this request starts again under the same id, which every device
+ * knows: with the lock it held, so that no other process loads the state until this request
+ * has saved what its next `new` makes.
+ */
+function startAgain(scope: Scope, cleared: Live): void {
+  const live = new Live(cleared.config, cleared.info, cleared.id, "active", cleared.user);
+  live.unlock = cleared.unlock;
+  cleared.unlock = undefined;
+  live.refs = 1;
+  remember(live);
+  scope.held.add(live);
+  scope.lives.set(live.info.key, live);
 }

@@ -49,10 +49,10 @@ export interface Config {
   /** Kinds of bad ids option `user` returned, each logged once. */
   readonly refused: Set<string>;
   /**
-   * `"<index id>:<state id>"` → when this process last recorded that browser state in the
-   * sessions index, and under which browser (sessions.ts).
+   * Browser state id → when this process last recorded it in the sessions index, under which
+   * browser and for which user (the user's index id) (sessions.ts).
    */
-  readonly indexed: Map<string, { at: number; browser: string }>;
+  readonly indexed: Map<string, { at: number; browser: string; user: string }>;
   /** The live instances of this store in this process, by `Live.cacheKey`, least recently released first (cache.ts). */
   readonly lives: Map<string, Live>;
   /** Keys of states cleared or regenerated whose entry is being deleted: nothing loads them (cache.ts). */

@@ -1,11 +1,11 @@
-import { isSessionId } from "../cookie.js";
+import { derivedId, isSessionId } from "../cookie.js";
 import { misuse, PersistError } from "../errors.js";
 import type { EndSessionsOptions, SessionInfo, Store } from "../types.js";
-import { forget } from "./cache.js";
+import { forget, unretireKey } from "./cache.js";
 import type { Live } from "./live.js";
 import { registry } from "./registry.js";
 import { type Config, openScope, type Scope } from "./scope.js";
-import { indexIds, resolveUser, userIds } from "./user.js";
+import { indexIds, LONE_SURROGATE, MAX_USER_LENGTH, resolveUser, userIds } from "./user.js";
 
 /*
  * Sessions a user can see and end (option `user`, a store with `index`): each browser state a
@@ -49,7 +49,11 @@ export async function indexBrowser(scope: Scope): Promise<void> {
     lives.push(live);
   }
   if (!lives) return;
+  const before = scope.user;
   const user = await resolveUser(scope);
+  // Signed out, or another user signed in: the browser is no longer the first user's, who
+  // must neither see it listed nor end it.
+  if (typeof before === "string" && user !== before) await leave(config, before, lives);
   if (user === undefined) return;
   const indexId = indexIds(config, user)[0] as string;
   let oldest = lives[0] as Live;
@@ -57,12 +61,12 @@ export async function indexBrowser(scope: Scope): Promise<void> {
   const browser = oldest.id;
   const now = Date.now();
   const refresh = refreshOf(config);
-  const device = config.device?.(scope.c)?.slice(0, MAX_DEVICE_LENGTH);
+  const device = deviceOf(config, scope);
   const writes: Promise<void>[] = [];
   for (const live of lives) {
-    const memo = `${indexId}:${live.id}`;
-    const known = config.indexed.get(memo);
-    if (known && known.browser === browser && now - known.at < refresh * 1000) continue;
+    const known = config.indexed.get(live.id);
+    const fresh = known?.user === indexId && known.browser === browser;
+    if (fresh && now - (known?.at ?? 0) < refresh * 1000) continue;
     const entry: Entry = {
       key: live.info.key,
       browser,
@@ -75,14 +79,21 @@ export async function indexBrowser(scope: Scope): Promise<void> {
       1,
       Math.min(config.idleTimeout + refresh, (live.created + config.maxAge * 1000 - now) / 1000),
     );
-    const write = store.index(indexId, live.id, JSON.stringify(entry), ttl).then(
+    // The record under the user, and the state's owner: the user last recorded for it, so
+    // that a browser that changed hands (a token expired, another user signed in) is no
+    // longer the first user's to list or end, though no request saw both.
+    const write = Promise.all([
+      store.index(indexId, live.id, JSON.stringify(entry), ttl),
+      store.index(ownerId(config, live.id), live.id, indexId, ttl),
+    ]).then(
       () => {
         if (config.indexed.size >= MAX_MEMO) config.indexed.clear();
-        config.indexed.set(memo, { at: now, browser });
+        config.indexed.set(live.id, { at: now, browser, user: indexId });
       },
       (error: unknown) => {
         const failure = indexFailure(live.info.key, live.id, error);
-        if (!known) throw failure;
+        // The first record for this user must be written; a refresh may fail.
+        if (known?.user !== indexId) throw failure;
         config.logger.error(failure);
       },
     );
@@ -91,6 +102,45 @@ export async function indexBrowser(scope: Scope): Promise<void> {
   if (writes.length === 0) return;
   const results = await Promise.allSettled(writes);
   for (const result of results) if (result.status === "rejected") throw result.reason;
+}
+
+/**
+ * Removes the records of a browser's states `lives` from `user`'s index. Its failure fails the
+ * request: the browser would stay listed, and ended by `user`'s "sign out everywhere".
+ */
+async function leave(config: Config, user: string, lives: readonly Live[]): Promise<void> {
+  const indexId = indexIds(config, user)[0] as string;
+  // Recorded again at once if the user signs back in.
+  for (const live of lives) config.indexed.delete(live.id);
+  try {
+    await unindexAll(
+      config,
+      user,
+      lives.map((live) => live.id),
+    );
+  } catch (error) {
+    const first = lives[0] as Live;
+    throw new PersistError(
+      "STORE_FAILED",
+      `could not remove state "${first.info.key}" ${first.id} from the sessions index: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Option `device`'s answer; one that is no string is the app's mistake (logged once), not the visitor's. */
+function deviceOf(config: Config, scope: Scope): string | undefined {
+  const device: unknown = config.device?.(scope.c);
+  if (typeof device === "string") return device.slice(0, MAX_DEVICE_LENGTH);
+  if (device !== undefined && device !== null && !config.refused.has("device")) {
+    config.refused.add("device");
+    config.logger.error(
+      misuse(
+        `option \`device\` returned ${typeof device}: return a string, or undefined (the session was recorded without one)`,
+      ),
+    );
+  }
+  return undefined;
 }
 
 function indexFailure(key: string, id: string, error: unknown): PersistError {
@@ -106,7 +156,8 @@ async function recordsOf(config: Config, user: string): Promise<Map<string, Entr
   const store = indexing(config);
   const records = new Map<string, Entry>();
   const now = Date.now();
-  for (const indexId of indexIds(config, checked(user))) {
+  const mine = indexIds(config, checked(user));
+  for (const indexId of mine) {
     for (const [id, text] of await store.indexed(indexId)) {
       const entry = parse(text);
       // Its state idle longer than it may be: gone, whatever the record's own expiry says.
@@ -115,7 +166,20 @@ async function recordsOf(config: Config, user: string): Promise<Map<string, Entr
       if (!known || known.seen < entry.seen) records.set(id, entry);
     }
   }
+  // Recorded for another user since: theirs now, and off this user's list.
+  const others: string[] = [];
+  for (const id of records.keys()) {
+    const owner = (await store.indexed(ownerId(config, id))).find(([of]) => of === id)?.[1];
+    if (owner !== undefined && !mine.includes(owner)) others.push(id);
+  }
+  for (const id of others) records.delete(id);
+  if (others.length > 0) await unindexAll(config, user, others);
   return records;
+}
+
+/** The one-record index naming the user a browser state was last recorded for. */
+function ownerId(config: Config, id: string): string {
+  return derivedId(config.secrets[0] as string, `owner\0${id}`);
 }
 
 /** `persistSession().sessions(user)`: the browsers `user` is signed in on, most recent first. */
@@ -236,11 +300,9 @@ async function endEntries(
       } catch (error) {
         throw endFailure(key, id, error);
       } finally {
-        config.retired.delete(cacheKey);
+        unretireKey(config, cacheKey);
       }
-      for (const memo of config.indexed.keys()) {
-        if (memo.endsWith(id)) config.indexed.delete(memo);
-      }
+      config.indexed.delete(id);
     }
     // Records go after their states: a record without a state is harmless, the reverse is not.
     if (user !== undefined)
@@ -325,9 +387,17 @@ function indexing(config: Config): Required<Pick<Store, "index" | "indexed" | "u
   return store as Required<Pick<Store, "index" | "indexed" | "unindex">>;
 }
 
+/** As option `user`'s answer must be: a lone surrogate would be U+FFFD, another user's id. */
 function checked(user: unknown): string {
-  if (typeof user !== "string" || user.length === 0 || user.length > 1024) {
-    throw misuse("a user's id must be a string of 1 to 1024 characters");
+  if (
+    typeof user !== "string" ||
+    user.length === 0 ||
+    user.length > MAX_USER_LENGTH ||
+    LONE_SURROGATE.test(user)
+  ) {
+    throw misuse(
+      `a user's id must be a string of 1 to ${MAX_USER_LENGTH} characters, without a lone surrogate`,
+    );
   }
   return user;
 }

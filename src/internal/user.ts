@@ -1,5 +1,6 @@
 import { derivedId } from "../cookie.js";
 import { misuse } from "../errors.js";
+import { unretired } from "./cache.js";
 import type { Live } from "./live.js";
 import { cacheKeyOf } from "./live.js";
 import { acquire } from "./load.js";
@@ -15,8 +16,9 @@ import { type Config, RESOLVING, type Scope, scopes } from "./scope.js";
 
 // Users' ids are often e-mail addresses: bounded, and well-formed (a lone surrogate would
 // become U+FFFD in UTF-8, and two users one id).
-const MAX_USER_LENGTH = 1024;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const MAX_USER_LENGTH = 1024;
+export const LONE_SURROGATE =
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const MAX_MEMO = 10_000;
 
 let cachedAt = -1;
@@ -84,6 +86,10 @@ async function loadAll(scope: Scope, classes: readonly ClassInfo[], user: string
   for (const info of classes) {
     const id = userIds(config, info.key, user)[0] as string;
     const cacheKey = cacheKeyOf(info, id);
+    // Being cleared by another device's request (clear.ts): what it starts again is this
+    // user's state, shared; starting one of our own would overwrite it, or be deleted.
+    const clearing = unretired(config, cacheKey);
+    if (clearing) await clearing;
     // A cached instance whose entry is gone (cleared on another device) ends, and a fresh one
     // is made under the same id.
     const live =
