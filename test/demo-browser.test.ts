@@ -410,6 +410,7 @@ describe.skipIf(!haveChromium)("signed in on two profiles", () => {
     expect(await cookieValue(laptop, "prefs")).toMatch(SIGNED);
     await press(onLaptop, "Sign in as demo");
     expect(await text(onLaptop, "#signed-in")).toMatch(/^Signed in as demo/);
+    expect(await text(onLaptop, "#cookie-account")).toBe("issued by the response to POST /signin");
     expect(await theme(onLaptop)).toBe("dark");
     expect(await pinned(onLaptop)).toEqual(["auth"]);
     expect(await cookieValue(laptop, "prefs")).toBeUndefined();
@@ -446,11 +447,13 @@ describe.skipIf(!haveChromium)("signed in on two profiles", () => {
 
     // 4. Sign out everywhere else: the phone's next request finds its states gone.
     await press(onLaptop, "Sign out other sessions");
+    expect(await text(onLaptop, "#cookie-account")).toBe("restored sent by the browser, verified");
     expect(await listed.count()).toBe(1);
     expect(await onLaptop.locator("#sessions li[data-current]").count()).toBe(1);
     await reload(onPhone);
     expect(await onPhone.locator("#signin").count()).toBe(1);
     expect(await cookieValue(phone, "account")).toBeUndefined();
+    expect(await text(onPhone, "#cookie-account")).toMatch(/^rejected/);
     expect(await theme(onPhone)).toBe("light");
     expect(await onPhone.locator("#pinned").count()).toBe(0);
     expect(await text(onPhone, "#scope-prefs")).toBe("this browser's");
