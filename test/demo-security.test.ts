@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { afterEach, beforeEach, expect, test } from "vitest";
 import { createApp } from "../demo/app.js";
-import { FileStore } from "../src/index.js";
+import { FileStore, MemoryStore, type Store } from "../src/index.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -82,4 +82,29 @@ test("the demo ends only a browser the signed-in user is signed in on", async ()
   // The phone's next request finds its sign-in gone.
   expect(await phone.text("http://127.0.0.1:3000/")).toContain('id="signin"');
   expect(phone.cookie("account")).toBeUndefined();
+});
+
+test("on a store without the sessions index, the demo signs in and lists no sessions", async () => {
+  // A third-party store of three methods, as DurableObjectStore is: no `index`, no `indexed`.
+  const memory = new MemoryStore();
+  const store: Store = {
+    get: (id, ttl) => memory.get(id, ttl),
+    set: (id, data, ttl) => memory.set(id, data, ttl),
+    delete: (id) => memory.delete(id),
+  };
+  const browser = new Browser(createApp({ secret: SECRET, store }));
+  const post = (path: string) =>
+    browser.request(`http://127.0.0.1:3000${path}`, {
+      method: "POST",
+      headers: { Origin: "http://127.0.0.1:3000" },
+    });
+  expect((await post("/signin")).status).toBe(303);
+  expect((await post("/sessions/end-others")).status).toBe(303);
+  const page = await browser.request("http://127.0.0.1:3000/");
+  const html = await page.text();
+  expect([page.status, html.includes('id="signed-in"'), html.includes('id="sessions"')]).toEqual([
+    200,
+    true,
+    false,
+  ]);
 });
