@@ -4,7 +4,8 @@ import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { csrf } from "hono/csrf";
 import { html } from "hono/html";
-import { FileStore, persistSession, type Store } from "../src/index.js";
+import { FileStore, isSessionId, persistSession, type Store } from "../src/index.js";
+import { Account, DEMO_USER } from "./account.js";
 import { stateFacts } from "./debug.js";
 import { cookieFlash, type FlashEnv } from "./flash.js";
 import { FILTER_MAX_LENGTH, ITEMS, Prefs, THEMES, type Theme } from "./prefs.js";
@@ -35,18 +36,34 @@ export function createApp({ secret, store }: DemoOptions): Hono<FlashEnv> {
   // the flash cookie or any state is touched. (persistSession refuses it too, by default.)
   app.use(csrf());
   app.use(cookieFlash());
-  app.use(persistSession({ secret, store }));
+  // Whoever the browser's Account says is signed in: their Prefs follow them to every device,
+  // and their browsers are indexed, to be listed and ended.
+  const persisted = persistSession({
+    secret,
+    store,
+    user: () => new Account().user,
+    device: (c) => c.req.header("User-Agent"),
+  });
+  app.use(persisted);
+  // Every store but DurableObjectStore keeps the sessions index; without it, no list.
+  const listsSessions = typeof store.indexed === "function";
 
-  app.get("/", (c) => {
+  app.get("/", async (c) => {
     const counter = new AppState();
     const prefs = new Prefs();
+    const account = new Account();
+    const { user } = account;
+    const sessions =
+      user !== undefined && listsSessions ? await persisted.sessions(user) : undefined;
     const cookies = getCookie(c);
     const flash = c.get("flash");
     const page = (
       <Page
         counter={counter}
         prefs={prefs}
-        facts={[counter, prefs].map((state) => stateFacts(state, store, cookies, flash))}
+        user={user}
+        sessions={sessions}
+        facts={[counter, prefs, account].map((state) => stateFacts(state, store, cookies, flash))}
         store={
           store instanceof FileStore ? `FileStore ${shown(store.dir)}` : store.constructor.name
         }
@@ -56,6 +73,41 @@ export function createApp({ secret, store }: DemoOptions): Hono<FlashEnv> {
     // The page is this browser's state: no shared cache may keep it, cookie or not.
     c.header("Cache-Control", "private, no-store");
     return c.html(html`<!doctype html>${page}`);
+  });
+
+  app.post("/signin", async (c) => {
+    const account = new Account();
+    // A new id for the state that carries the sign-in: a cookie planted before (session
+    // fixation) signs nobody in.
+    await account.regenerate();
+    account.user = DEMO_USER;
+    return c.redirect("/", 303);
+  });
+
+  app.post("/signout", async (c) => {
+    await new Account().clearCookieState();
+    return c.redirect("/", 303);
+  });
+
+  app.post("/sessions/end-others", async (c) => {
+    const { user } = new Account();
+    if (user !== undefined && listsSessions) {
+      await persisted.endSessions(user, { except: "current" });
+    }
+    return c.redirect("/", 303);
+  });
+
+  app.post("/sessions/end", async (c) => {
+    const { user } = new Account();
+    const browser = await field(c, "browser");
+    // Only one of this user's own browsers: anything else in the form is ignored.
+    if (user !== undefined && listsSessions && isSessionId(browser)) {
+      const known = await persisted.sessions(user);
+      if (known.some((session) => session.browser === browser)) {
+        await persisted.endSessions(user, { browsers: [browser] });
+      }
+    }
+    return c.redirect("/", 303);
   });
 
   app.post("/increment", (c) => {

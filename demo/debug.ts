@@ -11,7 +11,7 @@ export interface StateFacts extends PersistInfo {
   fileStore: boolean;
   /** The state file, when the store is a FileStore and the state is stored. */
   file: { path: string; size: number; expires: Date } | undefined;
-  /** Whether this request carried a cookie of that name, valid or not. */
+  /** Whether this request carried the state's cookie, valid or not (a user's state has none). */
   sent: boolean;
   /** What the response to the last form post did to this cookie. */
   lastResponse: { action: string; cookie: "issued" | "expired" } | undefined;
@@ -27,18 +27,21 @@ export function stateFacts(
   const file =
     store instanceof FileStore && info.stored ? fileFacts(join(store.dir, info.id)) : undefined;
   // A user's state (scope "user") has no cookie.
-  const name = info.cookieName ?? "";
-  const cookie = flash?.issued.includes(name)
-    ? "issued"
-    : flash?.expired.includes(name)
-      ? "expired"
-      : undefined;
+  const name = info.cookieName;
+  const cookie =
+    name === undefined
+      ? undefined
+      : flash?.issued.includes(name)
+        ? "issued"
+        : flash?.expired.includes(name)
+          ? "expired"
+          : undefined;
   return {
     ...info,
     className: instance.constructor.name,
     fileStore: store instanceof FileStore,
     file,
-    sent: Object.hasOwn(cookies, name),
+    sent: name !== undefined && Object.hasOwn(cookies, name),
     lastResponse: flash && cookie && { action: flash.action, cookie },
   };
 }

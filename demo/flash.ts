@@ -3,7 +3,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 
 const COOKIE = "demo-flash";
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
-const ACTION = /^POST \/[a-z/]{1,40}$/;
+const ACTION = /^POST \/[a-z/-]{1,40}$/;
 
 /** What the response to the last form post did to cookies. */
 export interface Flash {

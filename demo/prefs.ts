@@ -20,14 +20,24 @@ export const ITEMS: readonly string[] = [
 ];
 
 export const FILTER_MAX_LENGTH = 60;
+const DEFAULT_THEME: Theme = "light";
 
 /**
- * Display preferences, under a key of their own: a second cookie and a second state file, cleared
- * independently of the counter.
+ * Display preferences, under a key of their own: the signed-in user's, the same on every device
+ * (one state file, no cookie); before sign-in the browser's, with a cookie of its own.
  */
-@persist("prefs")
+@persist("prefs", {
+  scope: "user",
+  // At sign-in, what the visitor chose before joins the user's: pins add up, and the theme and
+  // filter count only where the user kept the defaults. Idempotent: a second run changes nothing.
+  merge(user: Prefs, anonymous: Prefs) {
+    for (const item of anonymous.pinned) user.pinned.add(item);
+    if (user.theme === DEFAULT_THEME) user.theme = anonymous.theme;
+    if (user.filter === "") user.filter = anonymous.filter;
+  },
+})
 export class Prefs {
-  theme: Theme = "light";
+  theme: Theme = DEFAULT_THEME;
   filter = "";
   pinned = new Set<string>();
 

@@ -1,3 +1,4 @@
+import type { SessionInfo } from "../src/index.js";
 import type { StateFacts } from "./debug.js";
 import { FILTER_MAX_LENGTH, type Prefs, THEMES } from "./prefs.js";
 import type { Activity, AppState } from "./state.js";
@@ -7,6 +8,10 @@ const ACTIVITY_SHOWN = 10;
 export interface PageProps {
   counter: AppState;
   prefs: Prefs;
+  /** Who is signed in on this browser, if anyone. */
+  user: string | undefined;
+  /** The user's sessions; `undefined` when nobody is signed in or the store keeps no index. */
+  sessions: SessionInfo[] | undefined;
   facts: StateFacts[];
   /** Which store holds the state, in words. */
   store: string;
@@ -14,7 +19,7 @@ export interface PageProps {
   now: Date;
 }
 
-export function Page({ counter, prefs, facts, store, now }: PageProps) {
+export function Page({ counter, prefs, user, sessions, facts, store, now }: PageProps) {
   return (
     <html lang="en" data-theme={prefs.theme}>
       <head>
@@ -31,11 +36,12 @@ export function Page({ counter, prefs, facts, store, now }: PageProps) {
             hono-persist <span class="muted">dashboard</span>
           </h1>
           <p class="muted">
-            Each panel is a persisted class, one state per browser. Reload, close the browser,
-            restart the server: it stays.
+            Each panel is a persisted class, one state per browser, or per user once signed in.
+            Reload, close the browser, restart the server: it stays.
           </p>
         </header>
         <main class="grid">
+          <AccountCard user={user} sessions={sessions} now={now} />
           <CounterCard counter={counter} />
           <ActivityCard activity={counter.activity} now={now} />
           <PrefsCard prefs={prefs} />
@@ -43,6 +49,80 @@ export function Page({ counter, prefs, facts, store, now }: PageProps) {
         </main>
       </body>
     </html>
+  );
+}
+
+function AccountCard({
+  user,
+  sessions,
+  now,
+}: {
+  user: string | undefined;
+  sessions: SessionInfo[] | undefined;
+  now: Date;
+}) {
+  return (
+    <section class="card wide" id="account" aria-labelledby="account-title">
+      <h2 id="account-title">Account</h2>
+      {user === undefined ? (
+        <form method="post" action="/signin" id="signin" class="row">
+          <span class="muted">Not signed in: the preferences are this browser's.</span>
+          <button class="primary" type="submit">
+            Sign in as demo
+          </button>
+        </form>
+      ) : (
+        <>
+          <form method="post" action="/signout" class="row">
+            <span id="signed-in">
+              Signed in as <strong>{user}</strong>: the preferences follow you to every browser.
+            </span>
+            <button type="submit">Sign out</button>
+          </form>
+          {sessions && <SessionList sessions={sessions} now={now} />}
+        </>
+      )}
+    </section>
+  );
+}
+
+function SessionList({ sessions, now }: { sessions: SessionInfo[]; now: Date }) {
+  return (
+    <>
+      <h3>Signed in on</h3>
+      <ul class="sessions" id="sessions">
+        {sessions.map((session) => (
+          <li data-current={session.current ? "true" : undefined}>
+            <span class="device">{session.device ?? "an unnamed device"}</span>
+            <span class="muted">
+              signed in <Time date={session.created} now={now} />, last seen{" "}
+              <Time date={session.seen} now={now} />
+            </span>
+            {session.current ? (
+              <span class="badge restored">this browser</span>
+            ) : (
+              <form method="post" action="/sessions/end">
+                <input type="hidden" name="browser" value={session.browser} />
+                <button
+                  type="submit"
+                  class="small"
+                  aria-label={`End the session on ${session.device ?? "an unnamed device"}`}
+                >
+                  End
+                </button>
+              </form>
+            )}
+          </li>
+        ))}
+      </ul>
+      {sessions.length > 1 && (
+        <form method="post" action="/sessions/end-others" class="separated">
+          <button class="danger" type="submit">
+            Sign out other sessions
+          </button>
+        </form>
+      )}
+    </>
   );
 }
 
@@ -237,7 +317,8 @@ function DebugCard({ facts, store, now }: { facts: StateFacts[]; store: string; 
     <section class="card wide" id="debug" aria-labelledby="debug-title">
       <h2 id="debug-title">Debug</h2>
       <p class="muted">
-        One cookie and one stored state per key. Store: <code>{store}</code>
+        One stored state per key, and a cookie naming it; a signed-in user's state has none. Store:{" "}
+        <code>{store}</code>
       </p>
       <div class="keys">
         {facts.map((fact) => (
@@ -257,9 +338,17 @@ function KeyFacts({ fact, now }: { fact: StateFacts; now: Date }) {
         <code>@persist("{key}")</code> <span class="muted">class {fact.className}</span>
       </h3>
       <dl>
+        <dt>Whose</dt>
+        <dd id={`scope-${key}`}>
+          {fact.scope === "user" ? "the signed-in user's, on every browser" : "this browser's"}
+        </dd>
         <dt>Cookie name</dt>
         <dd>
-          <code>{fact.cookieName}</code>
+          {fact.cookieName === undefined ? (
+            "none: the id is derived from the user"
+          ) : (
+            <code>{fact.cookieName}</code>
+          )}
         </dd>
         <dt>{fact.fileStore ? "UUID (file name)" : "UUID"}</dt>
         <dd id={`uuid-${key}`} class={fact.stored ? "mono" : undefined}>
@@ -303,6 +392,7 @@ function KeyFacts({ fact, now }: { fact: StateFacts; now: Date }) {
 }
 
 function cookieStatus(fact: StateFacts): { badge: string; text: string } {
+  if (fact.scope === "user") return { badge: "none", text: "a user's state has no cookie" };
   const last = fact.lastResponse;
   if (last?.cookie === "issued")
     return { badge: "issued", text: `by the response to ${last.action}` };

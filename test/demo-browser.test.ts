@@ -99,6 +99,22 @@ async function cookieValue(context: BrowserContext, name: string): Promise<strin
   return cookie && decodeURIComponent(cookie.value);
 }
 
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: START_TIMEOUT,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
+
 describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
   let data: ReturnType<typeof tempDir>;
   let sessions: string;
@@ -126,22 +142,7 @@ describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
     data = tempDir();
     sessions = join(data.dir, "sessions");
     // Settled, not raced: whichever started must be there for afterAll to stop it.
-    const [started, launched] = await Promise.allSettled([
-      startDemo(data.dir),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: START_TIMEOUT,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
-        ],
-      }),
-    ]);
+    const [started, launched] = await Promise.allSettled([startDemo(data.dir), launchChromium()]);
     if (started.status === "fulfilled") demo = started.value;
     if (launched.status === "fulfilled") browser = launched.value;
     for (const result of [started, launched]) {
@@ -339,5 +340,129 @@ describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
       mkdirSync(join(ROOT, "docs"), { recursive: true });
       for (const file of shots) copyFileSync(file, join(ROOT, "docs", basename(file)));
     }
+  });
+});
+
+describe.skipIf(!haveChromium)("signed in on two profiles", () => {
+  const LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) demo-laptop";
+  const PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) demo-phone";
+  let data: ReturnType<typeof tempDir>;
+  /** Two processes on one data directory: the laptop uses the first, the phone the second. */
+  const demos: Demo[] = [];
+  let browser: Browser;
+  let laptop: BrowserContext;
+  let phone: BrowserContext;
+
+  async function profile(userAgent: string): Promise<BrowserContext> {
+    const context = await browser.newContext({ userAgent, viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(ACTION_TIMEOUT);
+    context.setDefaultNavigationTimeout(ACTION_TIMEOUT);
+    return context;
+  }
+
+  async function open(context: BrowserContext, demo: Demo): Promise<Page> {
+    const page = await context.newPage();
+    const response = await page.goto(demo.url);
+    expect(response?.status()).toBe(200);
+    return page;
+  }
+
+  async function reload(page: Page): Promise<void> {
+    const response = await page.reload();
+    expect(response?.status()).toBe(200);
+  }
+
+  const theme = (page: Page) => page.locator("html").getAttribute("data-theme");
+  const pinned = (page: Page) => page.locator("#pinned li span").allTextContents();
+
+  beforeAll(async () => {
+    data = tempDir();
+    const results = await Promise.allSettled([
+      startDemo(data.dir),
+      startDemo(data.dir),
+      launchChromium(),
+    ]);
+    for (const result of results.slice(0, 2)) {
+      if (result.status === "fulfilled") demos.push(result.value as Demo);
+    }
+    if (results[2]?.status === "fulfilled") browser = results[2].value as Browser;
+    for (const result of results) if (result.status === "rejected") throw result.reason;
+    laptop = await profile(LAPTOP);
+    phone = await profile(PHONE);
+  }, 2 * START_TIMEOUT);
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all(demos.map((demo) => stopDemo(demo)));
+    data?.remove();
+  });
+
+  test("the user's preferences follow; signing out the others ends the phone's session", async () => {
+    const [first, second] = demos as [Demo, Demo];
+    const sessions = join(data.dir, "sessions");
+
+    // 1. The laptop, anonymous: its preferences are the browser's, then merged at sign-in.
+    const onLaptop = await open(laptop, first);
+    for (let i = 0; i < 2; i++) await press(onLaptop, "Increment");
+    await press(onLaptop, "Dark");
+    await press(onLaptop, "Pin auth");
+    expect(await text(onLaptop, "#scope-prefs")).toBe("this browser's");
+    expect(await cookieValue(laptop, "prefs")).toMatch(SIGNED);
+    await press(onLaptop, "Sign in as demo");
+    expect(await text(onLaptop, "#signed-in")).toMatch(/^Signed in as demo/);
+    expect(await text(onLaptop, "#cookie-account")).toBe("issued by the response to POST /signin");
+    expect(await theme(onLaptop)).toBe("dark");
+    expect(await pinned(onLaptop)).toEqual(["auth"]);
+    expect(await cookieValue(laptop, "prefs")).toBeUndefined();
+    expect(await text(onLaptop, "#scope-prefs")).toBe("the signed-in user's, on every browser");
+    // The merge ran in that page's request, and stored the user's state after it was rendered.
+    await reload(onLaptop);
+    const prefsId = await text(onLaptop, "#uuid-prefs");
+    expect(prefsId).toMatch(UUID_V4);
+    expect(readdirSync(sessions)).toContain(prefsId);
+    expect(await text(onLaptop, "#count")).toBe("2");
+
+    // 2. The phone, on the other process: anonymous and light, then the user's at sign-in.
+    const onPhone = await open(phone, second);
+    await press(onPhone, "Increment");
+    expect(await theme(onPhone)).toBe("light");
+    expect(await onPhone.locator("#pinned").count()).toBe(0);
+    await press(onPhone, "Sign in as demo");
+    expect(await theme(onPhone)).toBe("dark");
+    expect(await pinned(onPhone)).toEqual(["auth"]);
+    expect(await text(onPhone, "#uuid-prefs")).toBe(prefsId);
+    await press(onPhone, "Pin search");
+    expect(await pinned(onPhone)).toEqual(["auth", "search"]);
+    await reload(onLaptop);
+    expect(await pinned(onLaptop)).toEqual(["auth", "search"]);
+
+    // 3. The laptop lists both browsers, itself as the current one.
+    const listed = onLaptop.locator("#sessions li");
+    expect(await listed.count()).toBe(2);
+    expect(await onLaptop.locator("#sessions li[data-current]").count()).toBe(1);
+    expect(await text(onLaptop, "#sessions li[data-current] .device")).toBe(LAPTOP);
+    expect((await listed.locator(".device").allTextContents()).sort()).toEqual(
+      [LAPTOP, PHONE].sort(),
+    );
+
+    // 4. Sign out everywhere else: the phone's next request finds its states gone.
+    await press(onLaptop, "Sign out other sessions");
+    expect(await text(onLaptop, "#cookie-account")).toBe("restored sent by the browser, verified");
+    expect(await listed.count()).toBe(1);
+    expect(await onLaptop.locator("#sessions li[data-current]").count()).toBe(1);
+    await reload(onPhone);
+    expect(await onPhone.locator("#signin").count()).toBe(1);
+    expect(await cookieValue(phone, "account")).toBeUndefined();
+    expect(await text(onPhone, "#cookie-account")).toMatch(/^rejected/);
+    expect(await theme(onPhone)).toBe("light");
+    expect(await onPhone.locator("#pinned").count()).toBe(0);
+    expect(await text(onPhone, "#scope-prefs")).toBe("this browser's");
+
+    // 5. The counter is per browser: the laptop's is kept, the phone's ended with its session.
+    expect(await text(onPhone, "#count")).toBe("0");
+    await reload(onLaptop);
+    expect(await text(onLaptop, "#count")).toBe("2");
+    expect(await theme(onLaptop)).toBe("dark");
+    expect(await listed.count()).toBe(1);
   });
 });
