@@ -109,7 +109,6 @@ export async function indexBrowser(scope: Scope): Promise<void> {
  * request: the browser would stay listed, and ended by `user`'s "sign out everywhere".
  */
 async function leave(config: Config, user: string, lives: readonly Live[]): Promise<void> {
-  const indexId = indexIds(config, user)[0] as string;
   // Recorded again at once if the user signs back in.
   for (const live of lives) config.indexed.delete(live.id);
   try {
