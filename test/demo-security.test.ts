@@ -34,7 +34,9 @@ test("the demo's page is never stored by a shared cache, and names no absolute p
 });
 
 test("a first visit to the demo's page creates no file and sets no cookie", async () => {
-  const browser = new Browser(createApp({ secret: SECRET, store: new FileStore({ dir }) }));
+  const browser = new Browser(
+    createApp({ secret: SECRET, store: new FileStore({ dir, sweepInterval: 0 }) }),
+  );
   const page = await browser.request("http://127.0.0.1:3000/");
   expect([page.status, page.headers.getSetCookie(), readdirSync(dir)]).toEqual([200, [], []]);
 });
