@@ -8,6 +8,7 @@
 // the Redis Cluster and PostgreSQL sides run on servers started here when installed),
 // BASELINE: the dist/ folder of another build (an earlier commit's `npm run build`), measured
 // beside this one as sides of their own (W1, W2) and in processes taking turns (W3, W4).
+// `BENCH=ab` (with BASELINE): only the paired A/B of options `hooks` and `user` (bench/ab-unused.ts).
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { hasPostgresServer, startPostgresServer } from "../test/fixtures/postgres-server.js";
 import { hasRedisCluster, startRedisCluster } from "../test/fixtures/redis-cluster.js";
+import { abUnused } from "./ab-unused.js";
 import { writeChart } from "./chart.js";
 import { onServerCpus, pinned, pinRunner } from "./cpus.js";
 import {
@@ -625,4 +627,8 @@ async function main() {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-await main();
+if (process.env.BENCH === "ab") {
+  if (!BASELINE)
+    throw new Error("BENCH=ab needs BASELINE: the dist/ folder of the build to compare");
+  await abUnused(BASELINE, scratch);
+} else await main();

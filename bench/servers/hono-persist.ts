@@ -1,6 +1,7 @@
 // hono-persist with the store named by STORE (file: durable before the response, in DIR;
 // memory; redis and redis-cluster at REDIS_URL; postgres at PG_URL). DIST: another build's
-// index.js (`npm run bench` with BASELINE).
+// index.js (`npm run bench` with BASELINE). HOOKS=1: option `hooks` with all eight callbacks,
+// each only counting its calls (`BENCH=ab`).
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { createCluster } from "redis";
@@ -53,10 +54,36 @@ counted.set = (id, data, ttl) => {
   return set(id, data, ttl);
 };
 
+let events = 0;
+const count = () => {
+  events++;
+};
+const hooks = {
+  created: count,
+  loaded: count,
+  saved: count,
+  cleared: count,
+  regenerated: count,
+  expired: count,
+  quarantined: count,
+  failed: count,
+};
+
 const app = new Hono();
-// Before the middleware, so that reading the figures touches no state.
-app.get("/stats", (c) => c.json({ writes, heapMiB: process.memoryUsage().heapUsed / 2 ** 20 }));
-app.use(persistSession({ secret: SECRET, store: counted }));
+// Before the middleware, so that reading the figures touches no state. `cpuMicros`: this
+// process's CPU time (all its threads), to the µs.
+app.get("/stats", (c) => {
+  const { user, system } = process.cpuUsage();
+  return c.json({
+    writes,
+    events,
+    cpuMicros: user + system,
+    heapMiB: process.memoryUsage().heapUsed / 2 ** 20,
+  });
+});
+app.use(
+  persistSession({ secret: SECRET, store: counted, ...(process.env.HOOKS === "1" && { hooks }) }),
+);
 app.get("/hit", (c) => {
   const state = new Counter();
   state.count++;
