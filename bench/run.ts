@@ -9,6 +9,8 @@
 // BASELINE: the dist/ folder of another build (an earlier commit's `npm run build`), measured
 // beside this one as sides of their own (W1, W2) and in processes taking turns (W3, W4).
 // `BENCH=ab` (with BASELINE): only the paired A/B of options `hooks` and `user` (bench/ab-unused.ts).
+// `BENCH=ab-inprocess` (with BASELINE): the same A/B through app.request() in one process
+// (bench/ab-inprocess.ts), which resolves costs of a few percent.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -631,4 +633,13 @@ if (process.env.BENCH === "ab") {
   if (!BASELINE)
     throw new Error("BENCH=ab needs BASELINE: the dist/ folder of the build to compare");
   await abUnused(BASELINE, scratch);
+} else if (process.env.BENCH === "ab-inprocess") {
+  if (!BASELINE)
+    throw new Error("BENCH=ab-inprocess needs BASELINE: the dist/ folder of the build to compare");
+  // In a process of its own: this one has loaded the current build already.
+  const child = spawnSync(process.execPath, ["--import", "tsx", "bench/ab-inprocess.ts"], {
+    stdio: "inherit",
+    env: { ...process.env, BASELINE },
+  });
+  if (child.status !== 0) throw new Error("bench/ab-inprocess.ts failed");
 } else await main();
