@@ -14,6 +14,7 @@ import {
   persistSession,
   type Store,
 } from "../src/index.js";
+import { Account, accountApp as sharedAccountApp, Visits } from "./fixtures/account-app.js";
 import { type Recorded, recorder } from "./fixtures/hook-recorder.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
 
@@ -21,17 +22,6 @@ import { Browser, SECRET, tempDir } from "./helpers.js";
 type Json = any;
 
 const OLD_SECRET = "an-older-secret-that-is-at-least-32-chars-long";
-
-@persist("review-account")
-class Account {
-  user: string | undefined = undefined;
-}
-interface Account extends Persisted {}
-
-@persist("review-visits")
-class Visits {
-  n = 0;
-}
 
 let mergeCalls = 0;
 
@@ -59,36 +49,13 @@ afterEach(() => removeDir());
 
 const logger = { warn: () => {}, error: (m: unknown) => void errors.push(String(m)) };
 
-/** The demo's sign-in, kept in a per-browser state (Account). */
+/** The demo's sign-in, kept in a per-browser state (Account): test/fixtures/account-app.ts. */
 function accountApp(
   store: Store,
   options: Partial<PersistSessionOptions> = {},
   routes?: (app: Hono, persisted: ReturnType<typeof persistSession>) => void,
 ) {
-  const persisted = persistSession({
-    secret: SECRET,
-    store,
-    user: () => new Account().user,
-    device: (c) => c.req.header("User-Agent"),
-    logger,
-    ...options,
-  });
-  const app = new Hono();
-  app.use(persisted);
-  app.post("/signin/:user", (c) => {
-    new Account().user = c.req.param("user");
-    return c.text("in");
-  });
-  app.post("/signout", async (c) => {
-    const account: Account = new Account();
-    await account.clearCookieState();
-    return c.text("out");
-  });
-  app.post("/visit", (c) => c.text(String(++new Visits().n)));
-  app.get("/whoami", (c) => c.text(new Account().user ?? "nobody"));
-  routes?.(app, persisted);
-  app.onError((error, c) => c.text(String(error), 500));
-  return { app, persisted };
+  return sharedAccountApp(store, errors, { logger, ...options }, routes);
 }
 
 /** The user from header `x-user`, as an auth middleware would put it in the context. */
@@ -141,12 +108,10 @@ for (const [name, makeStore] of [
       const browser = new Browser(app);
       await browser.request("/signin/ann", post());
       await browser.request("/visit", post());
-      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
-        ["review-account", "review-visits"],
-      ]);
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([["account", "visits"]]);
       await browser.request("/signout", post());
       expect(await (await browser.request("/whoami")).text()).toBe("nobody");
-      // Found now: [{ keys: ["review-visits"] }], a browser ann is no longer signed in on.
+      // Found now: [{ keys: ["visits"] }], a browser ann is no longer signed in on.
       expect(await persisted.sessions("ann")).toEqual([]);
     });
 
@@ -158,9 +123,7 @@ for (const [name, makeStore] of [
       // Another user signs in on the same browser (no sign-out in between).
       await browser.request("/signin/bob", post());
       expect(await (await browser.request("/visit", post())).text()).toBe("2");
-      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([
-        ["review-account", "review-visits"],
-      ]);
+      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([["account", "visits"]]);
       // ann signs out everywhere: bob stays signed in, his state untouched.
       expect(await persisted.endSessions("ann")).toBe(0);
       expect(await (await browser.request("/whoami")).text()).toBe("bob");
@@ -175,9 +138,7 @@ for (const [name, makeStore] of [
       await browser.request("/signin/bob", post());
       await browser.request("/signin/ann", post());
       await browser.request("/visit", post());
-      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
-        ["review-account", "review-visits"],
-      ]);
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([["account", "visits"]]);
       expect(await persisted.endSessions("ann")).toBe(1);
       expect(await (await browser.request("/whoami")).text()).toBe("nobody");
     });
@@ -365,9 +326,7 @@ for (const [name, makeStore] of [
       await browser.request("/signin/ann", post());
       await browser.request("/visit", post());
       await browser.request("/regenerate", post());
-      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([
-        ["review-account", "review-visits"],
-      ]);
+      expect((await persisted.sessions("ann")).map((s) => s.keys)).toEqual([["account", "visits"]]);
       expect(await persisted.endSessions("ann")).toBe(1);
       expect(await (await browser.request("/whoami")).text()).toBe("nobody");
     });
@@ -389,14 +348,14 @@ for (const [name, makeStore] of [
         makeStore(),
         { user: (c) => c.req.header("x-user") },
         (app, persisted) =>
-          app.post("/end-others", async (c) =>
+          app.post("/end-others-of-ann", async (c) =>
             c.text(String(await persisted.endSessions("ann", { except: "current" }))),
           ),
       );
       const other = new Browser(app);
       await other.request("/visit", { method: "POST", headers: { "x-user": "ann" } });
       const fresh = new Browser(app);
-      const answer = await fresh.request("/end-others", {
+      const answer = await fresh.request("/end-others-of-ann", {
         method: "POST",
         headers: { "x-user": "ann" },
       });

@@ -15,27 +15,16 @@ import {
 import {
   FileStore,
   MemoryStore,
-  type Persisted,
   type PersistSessionOptions,
   persist,
   persistSession,
   type Store,
 } from "../src/index.js";
 import { RedisStore } from "../src/stores/redis.js";
+import { Account, accountApp, Visits } from "./fixtures/account-app.js";
 import { hasRedisServer, type RedisServer, startRedisServer } from "./fixtures/redis-server.js";
 import { until } from "./fixtures/store-app.js";
 import { Browser, SECRET, tempDir } from "./helpers.js";
-
-@persist("sessions-account")
-class Account {
-  user: string | undefined = undefined;
-}
-interface Account extends Persisted {}
-
-@persist("sessions-visits")
-class Visits {
-  n = 0;
-}
 
 @persist("sessions-prefs", { scope: "user" })
 class Prefs {
@@ -51,45 +40,19 @@ beforeEach(() => {
 });
 afterEach(() => removeDir());
 
-/** The demo's sign-in: the user is kept in a per-browser state (Account). */
+/** The demo's sign-in (test/fixtures/account-app.ts), with a route that changes the user's state. */
 function makeApp(
   store: Store,
   options: Partial<PersistSessionOptions> = {},
   routes?: (app: Hono, persisted: ReturnType<typeof persistSession>) => void,
 ) {
-  const persisted = persistSession({
-    secret: SECRET,
-    store,
-    user: () => new Account().user,
-    device: (c) => c.req.header("User-Agent"),
-    logger: { warn: () => {}, error: (m: unknown) => errors.push(m) },
-    ...options,
+  return accountApp(store, errors, options, (app, persisted) => {
+    app.post("/dark", (c) => {
+      new Prefs().theme = "dark";
+      return c.text("ok");
+    });
+    routes?.(app, persisted);
   });
-  const app = new Hono();
-  app.use(persisted);
-  app.post("/signin/:user", async (c) => {
-    const account = new Account();
-    account.user = c.req.param("user");
-    return c.text("in");
-  });
-  app.post("/signout", async (c) => {
-    const account: Account = new Account();
-    await account.clearCookieState();
-    return c.text("out");
-  });
-  app.post("/visit", (c) => c.text(String(++new Visits().n)));
-  app.get("/whoami", (c) => c.text(new Account().user ?? "nobody"));
-  app.get("/sessions", async (c) => c.json(await persisted.sessions(new Account().user ?? "")));
-  app.post("/end-others", async (c) =>
-    c.text(String(await persisted.endSessions(new Account().user ?? "", { except: "current" }))),
-  );
-  app.post("/dark", (c) => {
-    new Prefs().theme = "dark";
-    return c.text("ok");
-  });
-  routes?.(app, persisted);
-  app.onError((error, c) => c.text(String(error), 500));
-  return { app, persisted };
 }
 
 const ua = (name: string) => ({ headers: { "User-Agent": name } });
@@ -114,8 +77,8 @@ for (const [name, makeStore] of [
         current: boolean;
       }[];
       expect(listed.map((s) => [s.device, s.current, s.keys]).sort()).toEqual([
-        ["Laptop", true, ["sessions-account", "sessions-visits"]],
-        ["Phone", false, ["sessions-account"]],
+        ["Laptop", true, ["account", "visits"]],
+        ["Phone", false, ["account"]],
       ]);
       // Outside a request: nobody's is current.
       const outside = await persisted.sessions("ann");
@@ -134,7 +97,7 @@ for (const [name, makeStore] of [
       expect(await (await laptop.request("/end-others", post("Laptop"))).text()).toBe("1");
       const next = await phone.request("/whoami", ua("Phone"));
       expect(await next.text()).toBe("nobody");
-      expect(next.headers.getSetCookie().join()).toMatch(/sessions-account=;.*Max-Age=0/);
+      expect(next.headers.getSetCookie().join()).toMatch(/account=;.*Max-Age=0/);
       expect(phone.cookies.size).toBe(0);
       expect(await (await phone.request("/visit", post("Phone"))).text()).toBe("1");
       expect(await (await laptop.request("/whoami", ua("Laptop"))).text()).toBe("ann");
@@ -208,7 +171,7 @@ describe("a browser whose user changed between requests (a token, not a state)",
       await browser.request("/visit", as("ann"));
       // ann's token expired; bob signed in on the same browser: no request saw both.
       expect(await (await browser.request("/visit", as("bob"))).text()).toBe("2");
-      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([["sessions-visits"]]);
+      expect((await persisted.sessions("bob")).map((s) => s.keys)).toEqual([["visits"]]);
       expect(await persisted.sessions("ann")).toEqual([]);
       expect(await persisted.endSessions("ann")).toBe(0);
       expect(await (await browser.request("/visit", as("bob"))).text()).toBe("3");
@@ -350,7 +313,7 @@ describe("ending sessions with `lock`, across two stores (two processes' views o
         {
           lock: true,
           // The phone's browser states are loaded, so locked: next it waits for the user's lock.
-          hooks: { loaded: (event) => void (event.key === "sessions-visits" && loaded?.()) },
+          hooks: { loaded: (event) => void (event.key === "visits" && loaded?.()) },
         },
         // The phone's request changes its state after the end was asked.
         (app) =>
@@ -365,7 +328,7 @@ describe("ending sessions with `lock`, across two stores (two processes' views o
       await phone.request("/signin/ann", post("Phone"));
       await phone.request("/visit", post("Phone"));
       // What the phone's request saves back.
-      const phoneVisits = phone.cookie("sessions-visits")?.split(".")[0] as string;
+      const phoneVisits = phone.cookie("visits")?.split(".")[0] as string;
       const started = Date.now();
       const ending = laptop.request("/end-others-later", post("Laptop"));
       // The laptop's request holds the user's lock; the phone's takes its browser lock, then waits.
