@@ -4,13 +4,13 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { html } from "hono/html";
-import { type Browser, type BrowserContext, chromium } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FileStore, persist, persistSession } from "../src/index.js";
+import { CHROMIUM, launchChromium } from "./fixtures/chromium.js";
 import { SECRET, tempDir } from "./helpers.js";
 
 // Debian's package; Playwright's own browser downloads are not used, so that nothing is fetched.
-const CHROMIUM = "/usr/bin/chromium";
 const START_TIMEOUT = 15_000;
 const ACTION_TIMEOUT = 5_000;
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -73,19 +73,7 @@ describe.skipIf(!haveChromium)("a form on another site, in Chromium", () => {
   const dirs: ReturnType<typeof tempDir>[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: START_TIMEOUT,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium(START_TIMEOUT);
   }, START_TIMEOUT);
 
   afterAll(async () => {

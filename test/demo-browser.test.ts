@@ -3,12 +3,12 @@ import { once } from "node:events";
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { CHROMIUM, launchChromium } from "./fixtures/chromium.js";
 import { SECRET, tempDir } from "./helpers.js";
 
 // Debian's package; Playwright's own browser downloads are not used, so that nothing is fetched.
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = resolve(import.meta.dirname, "..");
 const OUTPUT = join(ROOT, "test-output");
 const START_TIMEOUT = 15_000;
@@ -99,22 +99,6 @@ async function cookieValue(context: BrowserContext, name: string): Promise<strin
   return cookie && decodeURIComponent(cookie.value);
 }
 
-function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: START_TIMEOUT,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
-}
-
 describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
   let data: ReturnType<typeof tempDir>;
   let sessions: string;
@@ -142,7 +126,10 @@ describe.skipIf(!haveChromium)("the demo dashboard in Chromium", () => {
     data = tempDir();
     sessions = join(data.dir, "sessions");
     // Settled, not raced: whichever started must be there for afterAll to stop it.
-    const [started, launched] = await Promise.allSettled([startDemo(data.dir), launchChromium()]);
+    const [started, launched] = await Promise.allSettled([
+      startDemo(data.dir),
+      launchChromium(START_TIMEOUT),
+    ]);
     if (started.status === "fulfilled") demo = started.value;
     if (launched.status === "fulfilled") browser = launched.value;
     for (const result of [started, launched]) {
@@ -380,7 +367,7 @@ describe.skipIf(!haveChromium)("signed in on two profiles", () => {
     const results = await Promise.allSettled([
       startDemo(data.dir),
       startDemo(data.dir),
-      launchChromium(),
+      launchChromium(START_TIMEOUT),
     ]);
     for (const result of results.slice(0, 2)) {
       if (result.status === "fulfilled") demos.push(result.value as Demo);
